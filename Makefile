@@ -1,0 +1,54 @@
+# Vault Lab: two commands from a fresh machine (Python 3.11 + make) to a working lab.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: install sysdeps lab test walkthrough redteam bench release grade lint clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) sysdeps
+
+# The autograde sandbox uses Debian's bubblewrap; install it when we can (root + apt).
+sysdeps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q bubblewrap >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1)) \
+	      || echo "warning: could not install bubblewrap; autograde falls back to its unconfined runner"; \
+	  else echo "note: bubblewrap (bwrap) not found; install it for the confined autograde sandbox"; fi; }
+
+lab: install
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. $(ROOT_FLAG) notebooks/
+
+test: install
+	$(PY) -m pytest -n 2 tests
+
+walkthrough: install
+	$(PY) -m course walkthrough
+
+redteam: install
+	$(PY) -m course redteam
+
+bench: install
+	$(PY) -m course bench
+	$(PY) -m autograde bench
+
+release: install
+	$(PY) -m autograde release
+
+grade: install
+	$(PY) -m autograde grade
+
+lint: install
+	$(PY) -m ruff check course autograde tests
+
+clean:
+	rm -rf release submitted autograded feedback reports gradebook.db .bench

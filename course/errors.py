@@ -1,0 +1,192 @@
+"""The kit's error tree. Small, typed, and never carrying a secret.
+
+Every error has a stable ``code`` (what a test, a log line or a grader keys
+on) and a message written for a human. No message, repr or attribute ever
+contains token text, signature bytes, key material or a secret value: errors
+are printed, logged and shown to learners, so they are treated as public.
+
+::
+
+    VaultLabError
+    +-- ConfigurationError          a mistake in how the kit was set up (refused at load)
+    +-- TokenError                  any token that must not be believed
+    |   +-- MalformedTokenError
+    |   +-- DisallowedAlgorithmError
+    |   +-- UnknownKeyError
+    |   +-- BadSignatureError
+    |   +-- ExpiredTokenError
+    |   +-- NotYetValidError
+    |   +-- WrongAudienceError
+    |   +-- WrongIssuerError
+    |   +-- MissingClaimError(claim)
+    |   +-- InvalidClaimError(claim)
+    |   +-- RevokedTokenError
+    +-- AccessDenied(code)          policy or broker said no, with a reason code
+    |   +-- ApprovalRequired
+    +-- SecretStoreError
+    |   +-- SecretNotFoundError
+    +-- UpstreamError               a real service failed; the message is redacted
+    +-- AuditError
+        +-- ChainBrokenError(line)
+"""
+
+from __future__ import annotations
+
+
+class VaultLabError(Exception):
+    """Root of every error the kit raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__doc__ or self.code)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ConfigurationError(VaultLabError):
+    """The kit was set up in a way it refuses (a wildcard grant, a contradictory option)."""
+
+    code = "configuration"
+
+
+class TokenError(VaultLabError):
+    """This token must not be believed."""
+
+    code = "invalid_token"
+
+
+class MalformedTokenError(TokenError):
+    """The token is not a well-formed compact JWS."""
+
+    code = "malformed"
+
+
+class DisallowedAlgorithmError(TokenError):
+    """The token names an algorithm the verifier does not accept."""
+
+    code = "disallowed_algorithm"
+
+
+class UnknownKeyError(TokenError):
+    """The token names a signing key the verifier does not know (or no longer trusts)."""
+
+    code = "unknown_key"
+
+
+class BadSignatureError(TokenError):
+    """The signature does not match the header and claims: the token was altered or forged."""
+
+    code = "bad_signature"
+
+
+class ExpiredTokenError(TokenError):
+    """The token's expiry has passed."""
+
+    code = "expired"
+
+
+class NotYetValidError(TokenError):
+    """The token is not valid yet (its nbf or iat is in the future)."""
+
+    code = "not_yet_valid"
+
+
+class WrongAudienceError(TokenError):
+    """The token was issued for a different tool (audience)."""
+
+    code = "wrong_audience"
+
+
+class WrongIssuerError(TokenError):
+    """The token was not issued by the vault this verifier trusts."""
+
+    code = "wrong_issuer"
+
+
+class MissingClaimError(TokenError):
+    """A claim the verifier requires is absent."""
+
+    code = "missing_claim"
+
+    def __init__(self, claim: str) -> None:
+        self.claim = claim
+        super().__init__(f"required claim {claim!r} is missing")
+
+
+class InvalidClaimError(TokenError):
+    """A claim is present but has the wrong type or an impossible value."""
+
+    code = "invalid_claim"
+
+    def __init__(self, claim: str, why: str = "has an invalid value") -> None:
+        self.claim = claim
+        super().__init__(f"claim {claim!r} {why}")
+
+
+class RevokedTokenError(TokenError):
+    """The token (or its session, agent, tenant or key) has been revoked."""
+
+    code = "revoked"
+
+    def __init__(self, scope: str = "token") -> None:
+        self.scope = scope
+        super().__init__(f"token revoked (by {scope})")
+
+
+class AccessDenied(VaultLabError):
+    """The vault or the broker refused; ``code`` says which rule and ``reason`` says why."""
+
+    code = "denied"
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"{code}: {reason}")
+
+
+class ApprovalRequired(AccessDenied):
+    """The request is allowed only with a human approval bound to exactly this request."""
+
+    def __init__(self, request_hash: str, reason: str = "needs a human approval") -> None:
+        self.request_hash = request_hash
+        super().__init__("approval_required", reason)
+
+
+class SecretStoreError(VaultLabError):
+    """The secret store could not do what was asked (the message never holds the value)."""
+
+    code = "secret_store"
+
+
+class SecretNotFoundError(SecretStoreError):
+    """No secret under that tenant and name."""
+
+    code = "secret_not_found"
+
+
+class UpstreamError(VaultLabError):
+    """A real service answered with an error; the message has been redacted."""
+
+    code = "upstream"
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"upstream answered {status}: {message}")
+
+
+class AuditError(VaultLabError):
+    """The access log could not be written or read."""
+
+    code = "audit"
+
+
+class ChainBrokenError(AuditError):
+    """The access log's hash chain does not verify: a line was edited, dropped or reordered."""
+
+    code = "chain_broken"
+
+    def __init__(self, line: int, why: str) -> None:
+        self.line = line
+        super().__init__(f"hash chain broken at line {line}: {why}")

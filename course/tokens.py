@@ -1,0 +1,274 @@
+"""Short-lived tokens: what the vault's decision proves, signed with Ed25519.
+
+A token carries the facts of one decision: which vault issued it (``iss``),
+to which agent (``sub``), for which tool (``aud``), acting for which user
+(``act.sub``), in which tenant, for which task and session, with which
+scopes, valid when (``iat``, ``nbf``, ``exp``), and under which id (``jti``).
+
+:func:`verify` (and :class:`Verifier`) pin everything an attacker could
+choose: the algorithm list is a constant here, never read from the token; all
+claims are *required*, not merely checked when present; audience and issuer
+must match exactly; leeway is capped; the lifetime is capped; revocation is
+consulted. It returns a :class:`VerifiedToken` (which only a verifier can
+make) or raises a :class:`~course.errors.TokenError`. Time comes from an
+injected clock, never from ``time.time()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .clock import Clock
+from .errors import (
+    BadSignatureError,
+    ConfigurationError,
+    DisallowedAlgorithmError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    MalformedTokenError,
+    MissingClaimError,
+    NotYetValidError,
+    TokenError,
+    WrongAudienceError,
+    WrongIssuerError,
+)
+from .keys import SigningKey
+
+ALGORITHM = "EdDSA"
+ALLOWED_ALGORITHMS: tuple[str, ...] = (ALGORITHM,)
+TOKEN_TYPE = "vault+jwt"
+MAX_LEEWAY = 30  # seconds: clock skew we forgive, never more
+DEFAULT_LEEWAY = 5
+MAX_TOKEN_BYTES = 8192
+REQUIRED_CLAIMS: tuple[str, ...] = (
+    "iss", "sub", "aud", "exp", "nbf", "iat", "jti",
+    "tenant", "task", "session", "scope", "act",
+)
+_STRING_CLAIMS = ("iss", "sub", "aud", "jti", "tenant", "task", "session")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenClaims:
+    """The facts one vault decision hands to one tool call."""
+
+    iss: str
+    sub: str  # the agent
+    aud: str  # the tool
+    user: str  # the acting user, carried as act.sub
+    tenant: str
+    task: str
+    session: str
+    scopes: tuple[str, ...]  # sorted and unique, so reprs are the same on every run
+    iat: int
+    nbf: int
+    exp: int
+    jti: str
+    single_use: bool = False
+    approval: str | None = None  # hash of the approved request, when one was needed
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scopes", tuple(sorted(set(self.scopes))))
+
+    @property
+    def ttl(self) -> int:
+        return self.exp - self.iat
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "iss": self.iss, "sub": self.sub, "aud": self.aud, "act": {"sub": self.user},
+            "tenant": self.tenant, "task": self.task, "session": self.session,
+            "scope": " ".join(self.scopes),
+            "iat": self.iat, "nbf": self.nbf, "exp": self.exp, "jti": self.jti,
+        }
+        if self.single_use:
+            payload["once"] = True
+        if self.approval is not None:
+            payload["approval"] = self.approval
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> TokenClaims:
+        """Build claims from a decoded payload, checking presence and types.
+
+        Raises:
+            MissingClaimError: a required claim is absent.
+            InvalidClaimError: a claim has the wrong type.
+        """
+        for claim in REQUIRED_CLAIMS:
+            if claim not in payload:
+                raise MissingClaimError(claim)
+        for claim in _STRING_CLAIMS:
+            if not isinstance(payload[claim], str) or not payload[claim]:
+                raise InvalidClaimError(claim, "must be a non-empty string")
+        for claim in _TIME_CLAIMS:
+            value = payload[claim]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidClaimError(claim, "must be an integer timestamp")
+        act = payload["act"]
+        if not isinstance(act, dict) or not isinstance(act.get("sub"), str) or not act["sub"]:
+            raise InvalidClaimError("act", "must be an object with a non-empty 'sub'")
+        if not isinstance(payload["scope"], str):
+            raise InvalidClaimError("scope", "must be a space-separated string")
+        once = payload.get("once", False)
+        approval = payload.get("approval")
+        if not isinstance(once, bool) or not (approval is None or isinstance(approval, str)):
+            raise InvalidClaimError("once" if not isinstance(once, bool) else "approval")
+        return cls(
+            iss=payload["iss"], sub=payload["sub"], aud=payload["aud"], user=act["sub"],
+            tenant=payload["tenant"], task=payload["task"], session=payload["session"],
+            scopes=tuple(payload["scope"].split()), iat=payload["iat"],
+            nbf=payload["nbf"], exp=payload["exp"], jti=payload["jti"],
+            single_use=once, approval=approval,
+        )
+
+
+_VERIFIER_ONLY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """Claims that passed every check. Only a :class:`Verifier` can create one."""
+
+    claims: TokenClaims
+    kid: str
+    _proof: object = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self._proof is not _VERIFIER_ONLY:
+            raise TypeError("only a Verifier creates a VerifiedToken")
+
+
+class KeySource(Protocol):
+    """Where a verifier finds the public key for a ``kid`` (a KeyRing, a JWKS)."""
+
+    def public_key(self, kid: object) -> Ed25519PublicKey: ...
+
+
+class RevocationCheck(Protocol):
+    """Raises :class:`~course.errors.RevokedTokenError` when a verified token is revoked."""
+
+    def check(self, claims: TokenClaims, kid: str) -> None: ...
+
+
+def issue(claims: TokenClaims, key: SigningKey) -> str:
+    """Sign ``claims`` with ``key`` (EdDSA, ``kid`` and ``typ`` in the header)."""
+    return jwt.encode(
+        claims.to_payload(), key.private, algorithm=ALGORITHM,
+        headers={"kid": key.kid, "typ": TOKEN_TYPE},
+    )
+
+
+def unverified_header(token: object) -> dict[str, Any]:
+    """Read a token's header WITHOUT verifying anything (never base a decision on it).
+
+    Raises:
+        MalformedTokenError: not a compact JWS with a JSON object header.
+    """
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES:
+        raise MalformedTokenError("a token is a non-empty string of at most 8 KiB")
+    if token.count(".") != 2:
+        raise MalformedTokenError("a token has exactly three dot-separated parts")
+    try:
+        header = jwt.get_unverified_header(token)
+    except Exception:  # PyJWT raises several types (and occasionally a bare ValueError)
+        raise MalformedTokenError("the token header is not valid base64url JSON") from None
+    if not isinstance(header, dict):
+        raise MalformedTokenError("the token header is not a JSON object")
+    return header
+
+
+class Verifier:
+    """Verifies tokens for one audience (one tool), from one issuer, against one clock.
+
+    Options are keyword-only and checked when the verifier is built: a leeway
+    above :data:`MAX_LEEWAY` or a non-positive ``max_ttl`` is refused.
+
+    Raises:
+        ConfigurationError: contradictory or unsafe options.
+    """
+
+    def __init__(
+        self, *, keys: KeySource, issuer: str, audience: str, clock: Clock,
+        leeway: int = DEFAULT_LEEWAY, max_ttl: int = 3600,
+        revocation: RevocationCheck | None = None,
+    ) -> None:
+        if not issuer or not audience:
+            raise ConfigurationError("a verifier needs an issuer and an audience")
+        if not 0 <= leeway <= MAX_LEEWAY:
+            raise ConfigurationError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
+        if max_ttl <= 0:
+            raise ConfigurationError("max_ttl must be positive")
+        self.keys, self.issuer, self.audience = keys, issuer, audience
+        self.clock, self.leeway, self.max_ttl = clock, leeway, max_ttl
+        self.revocation = revocation
+
+    def verify(self, token: object) -> VerifiedToken:
+        """Return the verified claims, or raise the :class:`TokenError` that names what failed."""
+        header = unverified_header(token)
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise DisallowedAlgorithmError("the token's algorithm is not accepted (only EdDSA)")
+        if header.get("typ") != TOKEN_TYPE:
+            raise InvalidClaimError("typ", f"must be {TOKEN_TYPE!r}")
+        kid = header.get("kid")
+        public = self.keys.public_key(kid)
+        payload = _decode_signed(token, public)  # type: ignore[arg-type]
+        claims = TokenClaims.from_payload(payload)
+        self._check_claims(claims)
+        if self.revocation is not None:
+            self.revocation.check(claims, kid)  # type: ignore[arg-type]
+        return VerifiedToken(claims, kid, _VERIFIER_ONLY)  # type: ignore[arg-type]
+
+    def _check_claims(self, c: TokenClaims) -> None:
+        now = self.clock.now()
+        if c.iss != self.issuer:
+            raise WrongIssuerError("the token was not issued by the trusted vault")
+        if c.aud != self.audience:
+            raise WrongAudienceError("the token was issued for a different tool")
+        if c.exp <= now - self.leeway:
+            raise ExpiredTokenError("the token has expired")
+        if c.nbf > now + self.leeway or c.iat > now + self.leeway:
+            raise NotYetValidError("the token is not valid yet")
+        if not c.iat <= c.nbf < c.exp:
+            raise InvalidClaimError("exp", "must come after nbf, which must not precede iat")
+        if c.exp - c.iat > self.max_ttl:
+            raise InvalidClaimError("exp", "lifetime exceeds the verifier's cap")
+
+
+def _decode_signed(token: str, public: Ed25519PublicKey) -> dict[str, Any]:
+    """Check the signature with PyJWT (algorithm pinned) and return the payload unvalidated.
+
+    Time and claim checks are ours (PyJWT reads the wall clock and treats
+    absent claims as fine unless told otherwise), so PyJWT's are switched off.
+    """
+    try:
+        payload = jwt.decode(
+            token, public, algorithms=list(ALLOWED_ALGORITHMS),
+            options={"verify_signature": True, "verify_exp": False, "verify_nbf": False,
+                     "verify_iat": False, "verify_aud": False, "verify_iss": False,
+                     "verify_sub": False, "verify_jti": False},
+        )
+    except jwt.InvalidSignatureError:
+        raise BadSignatureError("the signature does not match: the token was altered or forged") from None
+    except jwt.InvalidAlgorithmError:
+        raise DisallowedAlgorithmError("the token's algorithm is not accepted (only EdDSA)") from None
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        raise MalformedTokenError("the token payload is not valid") from None
+    if not isinstance(payload, dict):
+        raise MalformedTokenError("the token payload is not a JSON object")
+    return payload
+
+
+def verify(token: object, **options: Any) -> VerifiedToken:
+    """One-shot :meth:`Verifier.verify` (same keyword-only options as :class:`Verifier`)."""
+    return Verifier(**options).verify(token)
+
+
+__all__ = [
+    "ALGORITHM", "ALLOWED_ALGORITHMS", "MAX_LEEWAY", "REQUIRED_CLAIMS", "TOKEN_TYPE",
+    "TokenClaims", "TokenError", "VerifiedToken", "Verifier", "issue", "unverified_header", "verify",
+]
