@@ -1,0 +1,228 @@
+"""The vault: agent request -> policy decision -> short-lived token, and every step logged.
+
+The vault is the only component that turns a *request* into *authority*. It
+takes the acting user, tenant and agent from an authenticated session it
+opened itself, never from what the agent (or the model's text) claims; asks
+the policy; demands a human approval bound to the exact request when the
+grant says so; signs a token that carries the decision's facts; and writes
+the decision and the issuance to the access log with the input facts and the
+reason. It also revokes (token, session with cascade, agent, tenant, all)
+and rotates keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .approvals import Approval, ApprovalBook
+from .clock import Clock, ManualClock
+from .errors import AccessDenied, ApprovalRequired
+from .ids import IdFactory
+from .keys import KeyRing
+from .policy import HARD_MAX_TTL, AgentRequest, Decision, Policy
+from .revocation import RevocationList
+from .tokens import TokenClaims, Verifier, issue
+
+ISSUER = "https://vault.lab.local"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Session:
+    """An authenticated agent session: the platform, not the model, says who it acts for."""
+
+    id: str
+    tenant: str
+    user: str
+    agent: str
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedToken:
+    """A signed token and the facts it carries. The repr never shows the token text."""
+
+    token: str = field(repr=False)
+    claims: TokenClaims
+    decision: Decision = field(repr=False)
+
+    def __repr__(self) -> str:
+        c = self.claims
+        return (f"IssuedToken(jti={c.jti!r}, aud={c.aud!r}, scopes={c.scopes!r}, "
+                f"exp={c.exp}, token=<{len(self.token)} chars, masked>)")
+
+
+class Vault:
+    """Issues short-lived, job-specific tokens; refuses everything a policy does not allow.
+
+    Args:
+        policy: the decider (the kit's GrantPolicy or a learner's).
+        keys: the signing key ring.
+        clock: time source for iat/nbf/exp, approvals and revocation.
+        log: an access log (``course.audit.AccessLog``) or None to log nothing (tests only).
+    """
+
+    def __init__(
+        self, *, policy: Policy, keys: KeyRing, clock: Clock, log: Any | None = None,
+        ids: IdFactory | None = None, revocations: RevocationList | None = None,
+        approvals: ApprovalBook | None = None, issuer: str = ISSUER,
+        max_ttl: int = HARD_MAX_TTL, leeway: int = 5,
+    ) -> None:
+        self.policy, self.keys, self.clock, self.log = policy, keys, clock, log
+        self.ids = ids or IdFactory()
+        self.revocations = revocations or RevocationList()
+        self.approvals = approvals or ApprovalBook(clock=clock, ids=self.ids)
+        self.issuer, self.max_ttl, self.leeway = issuer, min(max_ttl, keys.max_token_ttl), leeway
+        self._sessions: dict[str, Session] = {}
+
+    # -- sessions -------------------------------------------------------------
+    def open_session(self, *, tenant: str, user: str, agent: str, parent: str | None = None) -> Session:
+        """Open a session for ``agent`` acting for the authenticated ``user`` in ``tenant``.
+
+        A session delegated from ``parent`` dies when the parent is revoked.
+        """
+        if parent is not None and parent not in self._sessions:
+            raise AccessDenied("unknown_session", "the parent session does not exist")
+        session = Session(id=self.ids.next("sess"), tenant=tenant, user=user, agent=agent, parent=parent)
+        self._sessions[session.id] = session
+        if parent is not None:
+            self.revocations.link_session(parent, session.id)
+        self._log("session", tenant=tenant, user=user, agent=agent, session=session.id,
+                  reason="session_opened", detail=f"parent={parent}" if parent else "")
+        return session
+
+    def _session_problem(self, r: AgentRequest) -> tuple[str, str] | None:
+        s = self._sessions.get(r.session)
+        if s is None:
+            return "unknown_session", "the request names a session the vault never opened"
+        for fact in ("tenant", "user", "agent"):
+            if getattr(r, fact) != getattr(s, fact):
+                return "session_mismatch", (f"the request's {fact} {getattr(r, fact)!r} is not the "
+                                            f"session's authenticated {fact}")
+        return None
+
+    # -- issuance -------------------------------------------------------------
+    def request(self, request: AgentRequest, *, approval: Approval | None = None,
+                single_use: bool = False) -> IssuedToken:
+        """Decide on ``request`` and, if allowed, return a signed short-lived token.
+
+        Raises:
+            AccessDenied: the session or policy refused (``code`` and ``reason`` say why).
+            ApprovalRequired: the grant needs a human approval of exactly this request.
+        """
+        now = self.clock.now()
+        problem = self._session_problem(request)
+        if problem:
+            self._log_decision(request, False, *problem)
+            raise AccessDenied(*problem)
+        decision = self.policy.decide(request, now=now)
+        if not decision.allowed:
+            self._log_decision(request, False, decision.code, decision.reason)
+            raise AccessDenied(decision.code, decision.reason)
+        approved = None
+        if decision.needs_approval:
+            if approval is None:
+                self._log_decision(request, False, "approval_required", decision.reason)
+                raise ApprovalRequired(request.digest())
+            try:
+                self.approvals.redeem(request, approval)
+            except AccessDenied as denied:
+                self._log_decision(request, False, denied.code, denied.reason)
+                raise
+            approved = request.digest()
+        self._log_decision(request, True, decision.code, decision.reason)
+        claims = TokenClaims(
+            iss=self.issuer, sub=request.agent, aud=request.tool, user=request.user,
+            tenant=request.tenant, task=request.task, session=request.session,
+            scopes=decision.scopes, iat=now, nbf=now, exp=now + min(decision.ttl, self.max_ttl),
+            jti=self.ids.next("tok"), single_use=single_use, approval=approved,
+        )
+        token = issue(claims, self.keys.active)
+        self._log("issue", **_claim_fields(claims), decision="allow", reason=decision.code,
+                  detail=f"key {self.keys.active.kid}")
+        return IssuedToken(token=token, claims=claims, decision=decision)
+
+    def approve(self, request: AgentRequest, *, approver: str) -> Approval:
+        """A human approves exactly ``request`` (logged)."""
+        approval = self.approvals.approve(request, approver=approver)
+        self._log("approval", tenant=request.tenant, user=request.user, agent=request.agent,
+                  session=request.session, task=request.task, tool=request.tool,
+                  scopes=request.scopes, reason="approved", detail=f"by {approver}",
+                  facts=_facts(request))
+        return approval
+
+    def verifier(self, audience: str) -> Verifier:
+        """A verifier for one tool that trusts this vault's keys and consults its revocations."""
+        return Verifier(keys=self.keys, issuer=self.issuer, audience=audience, clock=self.clock,
+                        leeway=self.leeway, max_ttl=self.max_ttl, revocation=self.revocations)
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return self.keys.jwks()
+
+    # -- revocation and rotation ---------------------------------------------------
+    def revoke_token(self, jti: str, *, why: str = "") -> None:
+        self.revocations.revoke_jti(jti)
+        self._log("revoke", jti=jti, reason="revoke_jti", detail=why)
+
+    def revoke_session(self, session: str, *, why: str = "") -> tuple[str, ...]:
+        """Revoke a session and every session delegated from it; returns the revoked ids."""
+        revoked = self.revocations.revoke_session(session)
+        for s in revoked:
+            self._log("revoke", session=s, reason="revoke_session", detail=why)
+        return revoked
+
+    def revoke_agent(self, agent: str, *, why: str = "") -> None:
+        self.revocations.revoke_agent(agent)
+        self._log("revoke", agent=agent, reason="revoke_agent", detail=why)
+
+    def revoke_tenant(self, tenant: str, *, why: str = "") -> None:
+        self.revocations.revoke_tenant(tenant)
+        self._log("revoke", tenant=tenant, reason="revoke_tenant", detail=why)
+
+    def revoke_all(self, *, why: str = "") -> None:
+        self.revocations.revoke_all(clock=self.clock)
+        self._log("revoke", reason="revoke_all", detail=why)
+
+    def rotate_keys(self, *, compromised: bool = False) -> str:
+        """Rotate the signing key; if it was compromised, distrust the old one at once."""
+        old = self.keys.active.kid
+        if compromised:
+            self.keys.compromise(old)
+        else:
+            self.keys.rotate()
+        self._log("key_rotation", reason="key_compromised" if compromised else "key_rotated",
+                  detail=f"{old} -> {self.keys.active.kid}")
+        return self.keys.active.kid
+
+    # -- logging --------------------------------------------------------------
+    def _log_decision(self, r: AgentRequest, allowed: bool, code: str, reason: str) -> None:
+        self._log("decision", tenant=r.tenant, user=r.user, agent=r.agent, session=r.session,
+                  task=r.task, tool=r.tool, scopes=r.scopes, decision="allow" if allowed else "deny",
+                  reason=code, detail=reason, facts=_facts(r))
+
+    def _log(self, event: str, **fields: Any) -> None:
+        if self.log is not None:
+            self.log.append(event, **fields)
+
+    def __repr__(self) -> str:
+        return f"Vault(issuer={self.issuer!r}, keys={self.keys!r})"
+
+    def __reduce__(self) -> object:
+        raise TypeError("a Vault refuses to be pickled")
+
+    @classmethod
+    def lab(cls, *, policy: Policy, seed: str = "lab", clock: Clock | None = None,
+            log: Any | None = None) -> Vault:
+        """A deterministic vault for notebooks: seeded keys, a manual clock, counted ids."""
+        clock = clock or ManualClock()
+        return cls(policy=policy, keys=KeyRing(clock=clock, seed=seed), clock=clock, log=log)
+
+
+def _facts(r: AgentRequest) -> dict[str, str]:
+    return {"ttl_requested": str(r.ttl), "intent": ",".join(f"{k}={v}" for k, v in r.intent),
+            "scopes_requested": " ".join(r.scopes)}
+
+
+def _claim_fields(c: TokenClaims) -> dict[str, Any]:
+    return {"tenant": c.tenant, "user": c.user, "agent": c.sub, "session": c.session,
+            "task": c.task, "tool": c.aud, "scopes": c.scopes, "jti": c.jti, "expires": c.exp}
