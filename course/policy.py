@@ -67,10 +67,21 @@ class AgentRequest:
                 "session": self.session, "task": self.task, "tool": self.tool,
                 "scopes": list(self.scopes), "ttl": self.ttl, "intent": dict(self.intent)}
 
+    def intent_digest(self) -> str:
+        """SHA-256 over the intent alone: what the broker compares the actual call against."""
+        return intent_digest(dict(self.intent))
+
     def digest(self) -> str:
         """SHA-256 over the canonical request: what an approval is bound to."""
         canonical = json.dumps(self.facts(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def intent_digest(arguments: Mapping[str, object]) -> str:
+    """Digest of call arguments as strings, canonical JSON: the same on both sides of the token."""
+    canonical = json.dumps({str(k): str(v) for k, v in arguments.items()}, sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -104,6 +104,7 @@ class SecretStore:
             raise SecretStoreError("master_key must be 32 bytes")
         self._master = master_key
         self._keys: dict[str, AESGCM] = {}
+        self.generation = 0  # bumped on every write, so caches of derived state know to refresh
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._db.execute(
@@ -139,6 +140,7 @@ class SecretStore:
                 "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, ?)", (tenant, name, nonce, sealed)
             )
             self._db.commit()
+            self.generation += 1
 
     def get(self, tenant: str, name: str) -> Secret:
         """Open the secret ``name`` of ``tenant``.

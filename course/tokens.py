@@ -69,7 +69,7 @@ class TokenClaims:
     exp: int
     jti: str
     single_use: bool = False
-    approval: str | None = None  # hash of the approved request, when one was needed
+    approval: str | None = None  # digest of the approved intent (call arguments), when needed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scopes", tuple(sorted(set(self.scopes))))

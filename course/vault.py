@@ -129,7 +129,7 @@ class Vault:
             except AccessDenied as denied:
                 self._log_decision(request, False, denied.code, denied.reason)
                 raise
-            approved = request.digest()
+            approved = request.intent_digest()
         self._log_decision(request, True, decision.code, decision.reason)
         claims = TokenClaims(
             iss=self.issuer, sub=request.agent, aud=request.tool, user=request.user,
