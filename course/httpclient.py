@@ -1,0 +1,253 @@
+"""A tiny HTTP/1.1 client with keep-alive, shared by the agents, the broker and the benchmark.
+
+Why not ``urllib``: it opens a new TCP connection for every request, which
+would make a "brokered call" look slow for reasons that have nothing to do
+with the broker. Every caller in the kit goes through :func:`request`, so a
+direct call and a brokered call are measured on the same client.
+
+Connections are pooled per ``(scheme, host, port)`` in one lock-protected
+pool: a thread takes an idle connection out (or opens a new one), uses it
+alone, and puts it back, so the pool is safe to share between threads.
+
+What it refuses to leak: an :class:`HTTPError` message names the method, the
+path (never the query string), and the kind of failure; it never contains a
+header or a body. A :class:`Response` repr shows the status and the body
+length only, because bodies may hold secrets.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json as _json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import VaultLabError
+
+__all__ = [
+    "ClientStats",
+    "HTTPError",
+    "Response",
+    "close_idle_connections",
+    "request",
+    "stats",
+]
+
+_MAX_IDLE_PER_ORIGIN = 16
+
+# Errors that mean "the server closed a kept-alive connection before we used it":
+# worth exactly one retry on a fresh connection.
+_STALE_ERRORS: tuple[type[BaseException], ...] = (
+    http.client.RemoteDisconnected,  # also a ConnectionResetError and a BadStatusLine
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    http.client.BadStatusLine,
+)
+
+
+class HTTPError(VaultLabError):
+    """The request never got an HTTP answer (refused, reset, timed out, malformed reply).
+
+    An HTTP error *status* (404, 500, ...) is not an HTTPError: it is a
+    :class:`Response`. The message holds method, path and failure kind only.
+    """
+
+    code = "http"
+
+    def __init__(self, method: str, path: str, reason: str) -> None:
+        self.method = method
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{method} {path} failed: {reason}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Response:
+    """An HTTP answer, fully read. ``repr`` shows status and body length, never the body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def json(self) -> object:
+        """The body parsed as JSON.
+
+        Raises:
+            ValueError: the body is not JSON.
+        """
+        return _json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        """The first header called ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, body={len(self.body)} bytes)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientStats:
+    """How many TCP connections the client opened, and how many requests reused one."""
+
+    opened: int
+    reused: int
+    retried: int
+
+
+_Origin = tuple[str, str, int]
+
+
+class _Pool:
+    """Idle connections per origin; a connection is used by one thread at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self.opened = 0
+        self.reused = 0
+        self.retried = 0
+
+    def checkout(self, origin: _Origin, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            idle = self._idle.get(origin, [])
+            while idle:
+                conn = idle.pop()
+                if conn.sock is not None:
+                    self.reused += 1
+                    conn.timeout = timeout
+                    conn.sock.settimeout(timeout)
+                    return conn, True
+            self.opened += 1
+        scheme, host, port = origin
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        return cls(host, port, timeout=timeout), False
+
+    def checkin(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < _MAX_IDLE_PER_ORIGIN:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retried += 1
+
+    def close_all(self) -> None:
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+_POOL = _Pool()
+
+
+def stats() -> ClientStats:
+    """Counters since the process started (take differences to measure one run)."""
+    return ClientStats(opened=_POOL.opened, reused=_POOL.reused, retried=_POOL.retried)
+
+
+def close_idle_connections() -> None:
+    """Close every idle pooled connection (the next request opens a fresh one)."""
+    _POOL.close_all()
+
+
+def _split(method: str, url: str) -> tuple[_Origin, str, str]:
+    """Return (origin, request target, path-for-errors) or raise HTTPError."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HTTPError(method, path, "unsupported URL (need http:// or https:// and a host)")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise HTTPError(method, path, "invalid port in URL") from None
+    target = f"{path}?{parts.query}" if parts.query else path
+    return (parts.scheme, parts.hostname, port), target, path
+
+
+def _payload(
+    headers: Mapping[str, str] | None, json: object | None, body: bytes | None
+) -> tuple[dict[str, str], bytes | None]:
+    if json is not None and body is not None:
+        raise ValueError("pass json= or body=, not both")
+    out = dict(headers or {})
+    if json is not None:
+        body = _json.dumps(json, separators=(",", ":")).encode()
+        if not any(k.lower() == "content-type" for k in out):
+            out["Content-Type"] = "application/json"
+    return out, body
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json: object | None = None,
+    body: bytes | None = None,
+    timeout: float = 5.0,
+) -> Response:
+    """Send one request on a pooled keep-alive connection and read the whole answer.
+
+    ``json=`` is encoded compactly and sets ``Content-Type: application/json``
+    unless given. A request that fails on a *reused* connection because the
+    server had closed it is retried once on a fresh connection.
+
+    Raises:
+        HTTPError: no HTTP answer (refused, reset, timed out, malformed reply);
+            the message holds method, path and failure kind, never headers or body.
+        ValueError: both ``json`` and ``body`` were given.
+    """
+    method = method.upper()
+    origin, target, path = _split(method, url)
+    sent_headers, payload = _payload(headers, json, body)
+    if payload is not None and not any(k.lower() == "content-length" for k in sent_headers):
+        sent_headers["Content-Length"] = str(len(payload))
+    for attempt in (0, 1):
+        conn, reused = _POOL.checkout(origin, timeout)
+        try:
+            conn.request(method, target, body=payload, headers=sent_headers)
+            answer = conn.getresponse()
+            data = answer.read()
+        except _STALE_ERRORS as exc:
+            conn.close()
+            if reused and attempt == 0:
+                _POOL.count_retry()
+                continue
+            raise HTTPError(method, path, _reason(exc)) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise HTTPError(method, path, _reason(exc)) from None
+        if answer.will_close:
+            conn.close()
+        else:
+            _POOL.checkin(origin, conn)
+        return Response(status=answer.status, headers=tuple(answer.getheaders()), body=data)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure kind that names the error class only (its text could echo request data)."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "server closed the connection without answering"
+    return type(exc).__name__
