@@ -1,0 +1,792 @@
+"""The access log: the last node of the trust path.
+
+    Agent request -> Vault policy -> Short-lived token -> Tool call -> **Access log**
+
+Every issuance, decision, tool call and revocation is appended as one
+:class:`Event`, with the facts it was decided on and a reason code. The log
+proves three things and refuses to be used in a way that would break them:
+
+* **Tamper-evident.** Each line is canonical JSON (sorted keys, compact
+  separators, ASCII) and carries ``hash = SHA-256(prev + canonical JSON of the
+  record without its hash)``, where ``prev`` is the previous line's hash (the
+  first line's ``prev`` is 64 zeros). Anyone can recompute the chain with
+  :func:`verify_chain`, no key needed: an edited, deleted, inserted or reordered
+  line breaks it at that line.
+
+  What the chain alone does *not* prove: someone who can rewrite the whole
+  file can recompute every hash after their edit, and cutting lines off the end
+  leaves a shorter chain that still verifies. Both are caught by *anchoring*:
+  publish :meth:`AccessLog.head` somewhere the log's writer cannot change (a
+  ticket, another system's log, a signed checkpoint) and pass it as
+  ``verify_chain(lines, head=...)``.
+* **No secret in the clear.** A value handed over in ``secret_fields`` is
+  stored only as its fingerprint ``hmac:`` + the first 16 hex digits of
+  HMAC-SHA256(log key, value). HMAC and not a plain hash because credentials
+  are often low-entropy or have a known format (``sk_live_`` + a few
+  characters, a 6-digit code): anyone holding the log could hash candidate
+  values offline until one matched, or confirm a guess in one step. With HMAC
+  that takes the log key, which lives with the vault and not with the log's
+  readers. If the same value also appears inside any other string of the
+  record (a careless ``detail``), it is replaced by its fingerprint there too;
+  an optional redactor then runs over every caller-supplied string as
+  defence in depth.
+* **Durable.** With a file path, every :meth:`AccessLog.append` writes one whole
+  line, then ``os.fsync`` before it returns: an acknowledged record survives a
+  process or machine crash.
+
+Revocation convention (what :meth:`AccessLog.live_tokens` reads): a
+``revoke`` event's ``reason`` names what it revokes and the matching field must
+be set on the event:
+
+=================  ===========================================================
+reason             revokes every token issued *before* it (lower ``seq``) whose
+=================  ===========================================================
+``revoke_jti``     ``jti`` equals the event's ``jti``
+``revoke_session`` ``session`` equals the event's ``session``
+``revoke_agent``   ``agent`` equals the event's ``agent``
+``revoke_tenant``  ``tenant`` equals the event's ``tenant``
+``revoke_all``     (every token)
+=================  ===========================================================
+
+If a ``revoke_jti``/``revoke_session``/``revoke_agent`` event also names a
+``tenant``, the tenant must match too. A revocation takes effect at its own
+``time``; tokens issued after it are not touched by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from .clock import Clock
+from .errors import AuditError, ChainBrokenError, ConfigurationError
+from .secretstore import Secret
+
+__all__ = [
+    "GENESIS",
+    "FINGERPRINT_PREFIX",
+    "FORMAT_VERSION",
+    "REVOKE_REASONS",
+    "AccessLog",
+    "Event",
+    "Redactor",
+    "canonical_json",
+    "verify_chain",
+]
+
+#: ``prev`` of the first line: there is nothing before it.
+GENESIS = "0" * 64
+#: How a fingerprinted secret reads in the log.
+FINGERPRINT_PREFIX = "hmac:"
+# 16 hex digits = 64 bits: enough that an investigator's match is not chance,
+# short enough to read in a notebook.
+_FINGERPRINT_HEX = 16
+#: The ``v`` field of every record, so a future format can be told apart.
+FORMAT_VERSION = 1
+#: revoke reason -> the field an issued token must share with the revoke event
+#: (``None``: every token).
+REVOKE_REASONS: Mapping[str, str | None] = {
+    "revoke_jti": "jti",
+    "revoke_session": "session",
+    "revoke_agent": "agent",
+    "revoke_tenant": "tenant",
+    "revoke_all": None,
+}
+
+_MIN_KEY_BYTES = 16
+_EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ID_FIELDS = ("tenant", "user", "agent", "session", "task", "tool", "jti")
+_DECISIONS = ("allow", "deny")
+_RECORD_KEYS = frozenset(
+    ("v", "seq", "time", "event", *_ID_FIELDS, "scopes", "expires", "decision")
+    + ("reason", "detail", "facts", "prev", "hash")
+)
+
+
+class Redactor(Protocol):
+    """Anything with ``redact(text) -> text`` (``course.redact`` provides the real one)."""
+
+    def redact(self, text: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One line of the access log, exactly as written (after fingerprinting and redaction).
+
+    ``facts`` are the input facts the record was decided on, as ``(name, value)``
+    pairs sorted by name; a secret appears there only as ``hmac:<16 hex>``.
+    ``prev`` is the previous line's hash and ``hash`` this line's.
+    """
+
+    seq: int
+    time: int
+    event: str
+    tenant: str | None = None
+    user: str | None = None
+    agent: str | None = None
+    session: str | None = None
+    task: str | None = None
+    tool: str | None = None
+    scopes: tuple[str, ...] = ()
+    jti: str | None = None
+    expires: int | None = None
+    decision: Literal["allow", "deny"] | None = None
+    reason: str = ""
+    detail: str = ""
+    facts: tuple[tuple[str, str], ...] = ()
+    prev: str = GENESIS
+    hash: str = ""
+
+    def fact(self, name: str) -> str | None:
+        """The value of input fact ``name``, or ``None`` if the record has none."""
+        for key, value in self.facts:
+            if key == name:
+                return value
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as written to the line (JSON types: lists, not tuples)."""
+        record = _record_body(self)
+        record["hash"] = self.hash
+        return record
+
+
+def canonical_json(obj: object) -> str:
+    """The one text form of a record: sorted keys, no spaces, ASCII only, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+def _line_hash(prev: str, body: Mapping[str, Any]) -> str:
+    return hashlib.sha256((prev + canonical_json(body)).encode("ascii")).hexdigest()
+
+
+def _record_body(event: Event) -> dict[str, Any]:
+    """Everything the hash covers: the record without its own hash."""
+    return {
+        "v": FORMAT_VERSION,
+        "seq": event.seq,
+        "time": event.time,
+        "event": event.event,
+        **{name: getattr(event, name) for name in _ID_FIELDS},
+        "scopes": list(event.scopes),
+        "expires": event.expires,
+        "decision": event.decision,
+        "reason": event.reason,
+        "detail": event.detail,
+        "facts": [list(pair) for pair in event.facts],
+        "prev": event.prev,
+    }
+
+
+# ----------------------------------------------------------------------------- verification
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _opt_str(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _schema_problem(record: dict[str, Any]) -> str | None:
+    """Why ``record`` is not a well-formed log record, or ``None`` if it is."""
+    if set(record) != _RECORD_KEYS:
+        return "record does not have exactly the log's fields"
+    if record["v"] != FORMAT_VERSION or not _is_int(record["v"]):
+        return "unknown format version"
+    if not all(_is_int(record[k]) for k in ("seq", "time")):
+        return "seq and time must be integers"
+    if not (isinstance(record["event"], str) and _EVENT_NAME.fullmatch(record["event"])):
+        return "event must be a lower-case name"
+    if not all(_opt_str(record[k]) for k in _ID_FIELDS):
+        return "identity fields must be strings or null"
+    scopes = record["scopes"]
+    if not (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)):
+        return "scopes must be a list of strings"
+    if not (record["expires"] is None or _is_int(record["expires"])):
+        return "expires must be an integer or null"
+    if record["decision"] not in (None, *_DECISIONS):
+        return "decision must be allow, deny or null"
+    if not (isinstance(record["reason"], str) and isinstance(record["detail"], str)):
+        return "reason and detail must be strings"
+    return _facts_problem(record["facts"]) or _hashes_problem(record)
+
+
+def _facts_problem(facts: object) -> str | None:
+    if not isinstance(facts, list):
+        return "facts must be a list"
+    for pair in facts:
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(x, str) for x in pair)):
+            return "each fact must be a [name, value] pair of strings"
+    names = [pair[0] for pair in facts]
+    if names != sorted(set(names)):
+        return "facts must be sorted by name, without duplicates"
+    return None
+
+
+def _hashes_problem(record: dict[str, Any]) -> str | None:
+    if not all(isinstance(record[k], str) and _HEX64.fullmatch(record[k])
+               for k in ("prev", "hash")):
+        return "prev and hash must be 64 lower-case hex digits"
+    return None
+
+
+def _event_from_record(record: dict[str, Any]) -> Event:
+    fields = {k: v for k, v in record.items() if k != "v"}
+    fields["scopes"] = tuple(record["scopes"])
+    fields["facts"] = tuple((name, value) for name, value in record["facts"])
+    return Event(**fields)
+
+
+def _as_text_line(raw: object, number: int) -> str:
+    if isinstance(raw, bytes | bytearray):
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ChainBrokenError(number, "line is not UTF-8 text") from None
+    if not isinstance(raw, str):
+        raise ChainBrokenError(number, "line is not text")
+    # Iterating over an open file yields lines with their newline: accept exactly one.
+    return raw[:-1] if raw.endswith("\n") else raw
+
+
+def _split_text(text: str | bytes) -> list[str]:
+    """Split a whole log file into lines; an unterminated last line is a torn write.
+
+    Raises:
+        ChainBrokenError: the text is not UTF-8, or its last line has no newline.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ChainBrokenError(1, "log is not UTF-8 text") from None
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] != "":
+        raise ChainBrokenError(len(lines), "last line has no newline (a torn write)")
+    return lines[:-1]
+
+
+def _verify_records(lines: Iterable[object], head: str | None) -> list[dict[str, Any]]:
+    """Parse and check every line; return the records. See :func:`verify_chain`."""
+    if isinstance(lines, str | bytes):
+        lines = _split_text(lines)
+    try:
+        iterator = iter(lines)
+    except TypeError:
+        raise ChainBrokenError(1, "not an iterable of lines") from None
+    records: list[dict[str, Any]] = []
+    prev = GENESIS
+    anchored = head is None
+    for number, raw in enumerate(iterator, start=1):
+        record = _verified_record(_as_text_line(raw, number), number, prev)
+        records.append(record)
+        prev = record["hash"]
+        anchored = anchored or prev == head
+    if not anchored:
+        raise ChainBrokenError(len(records) + 1,
+                               "published head not found: log truncated or rewritten")
+    return records
+
+
+def _verified_record(line: str, number: int, prev: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        raise ChainBrokenError(number, "line is not valid JSON") from None
+    if not isinstance(record, dict):
+        raise ChainBrokenError(number, "line is not a JSON object")
+    problem = _schema_problem(record)
+    if problem is None and canonical_json(record) != line:
+        problem = "line is not in canonical form (edited by hand?)"
+    if problem is None and record["seq"] != number:
+        problem = f"expected seq {number} (line missing, inserted or moved)"
+    if problem is None and record["prev"] != prev:
+        problem = "prev does not match the previous line's hash"
+    if problem is None:
+        body = {k: v for k, v in record.items() if k != "hash"}
+        if not hmac.compare_digest(_line_hash(prev, body), record["hash"]):
+            problem = "hash does not match the line's content"
+    if problem is not None:
+        raise ChainBrokenError(number, problem)
+    return record
+
+
+def verify_chain(lines: Iterable[str] | str | bytes, *, head: str | None = None) -> int:
+    """Check a whole access log from its first line; return how many lines verified.
+
+    ``lines`` are the log's lines (an open file, ``text.splitlines()``,
+    :meth:`AccessLog.lines`), each with or without its one trailing newline;
+    ``str``/``bytes`` of the whole file are accepted too. Each line must be a
+    canonical record with ``seq`` equal to its line number, ``prev`` equal to
+    the previous line's hash, and a correct ``hash``.
+
+    ``head`` is a hash published earlier by :meth:`AccessLog.head`. The lines up
+    to it are then proven unchanged and none of them missing: a truncated or
+    rewritten log no longer contains that hash. Lines appended after the anchor
+    are checked for consistency only.
+
+    Raises:
+        ChainBrokenError: with ``line`` the 1-based number of the first line
+            that does not verify (``len + 1`` when ``head`` was not reached),
+            for edited, deleted, inserted or reordered lines, bad JSON,
+            non-objects, a seq gap, or truncation. Nothing else, whatever the input.
+    """
+    if head is not None and not (isinstance(head, str) and _HEX64.fullmatch(head)):
+        raise ChainBrokenError(1, "head must be 64 lower-case hex digits")
+    return len(_verify_records(lines, head))
+
+
+# ----------------------------------------------------------------------------- the log
+
+
+def _fingerprint(key: bytes, value: str | Secret) -> str:
+    text = value.reveal() if isinstance(value, Secret) else value
+    if not isinstance(text, str) or not text:
+        raise TypeError("a fingerprinted value must be a non-empty str or Secret")
+    digest = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return FINGERPRINT_PREFIX + digest[:_FINGERPRINT_HEX]
+
+
+def _check_opt_str(name: str, value: object) -> None:
+    if not _opt_str(value):
+        raise TypeError(f"{name} must be a str or None, not {type(value).__name__}")
+
+
+def _fact_value(name: str, value: object) -> str:
+    """Facts are text; numbers and booleans are written as JSON would."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool | int):
+        return json.dumps(value)
+    # A Secret lands here too: it must go through secret_fields, never facts.
+    raise TypeError(f"fact {name!r} must be str, int, bool or None, not {type(value).__name__}")
+
+
+class AccessLog:
+    """The append-only, hash-chained, secret-free access log.
+
+    ``path=None`` keeps the lines in memory (notebooks); a path is opened for
+    appending, and an existing file is verified and its chain continued.
+    ``durable=True`` (the default) makes every append ``os.fsync`` before it
+    returns. One writer per file: an append refuses if the file changed
+    underneath it since its own last write.
+
+    Raises:
+        ConfigurationError: ``hmac_key`` is not bytes of at least 16, or
+            ``redactor`` has no ``redact`` method.
+        ChainBrokenError: the existing file does not verify (or its last line
+            is torn); it is never appended to.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Clock,
+        hmac_key: bytes,
+        redactor: Redactor | None = None,
+        durable: bool = True,
+    ) -> None:
+        if not isinstance(hmac_key, bytes) or len(hmac_key) < _MIN_KEY_BYTES:
+            raise ConfigurationError(f"hmac_key must be at least {_MIN_KEY_BYTES} bytes")
+        if redactor is not None and not callable(getattr(redactor, "redact", None)):
+            raise ConfigurationError("redactor must have a redact(text) -> text method")
+        self._clock = clock
+        self._key = hmac_key
+        self._redactor = redactor
+        self._durable = durable
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._lines: list[str] = []
+        self._path = Path(path) if path is not None else None
+        self._fd: int | None = None
+        self._size = 0
+        self._broken = False
+        if self._path is not None:
+            self._open(self._path)
+
+    # -- file handling
+
+    def _open(self, path: Path) -> None:
+        existed = path.exists()
+        text = path.read_bytes() if existed else b""
+        for record in _verify_records(_split_text(text), None):
+            self._lines.append(canonical_json(record))
+            self._events.append(_event_from_record(record))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
+        self._finalizer = weakref.finalize(self, os.close, fd)
+        if self._size != len(text):
+            self.close()
+            raise AuditError("log file changed while it was being opened")
+        if not existed and self._durable and os.name == "posix":
+            _fsync_dir(path.parent)
+
+    def _write(self, data: bytes) -> None:
+        """Write one whole line at the end of the file, durably, or raise and write nothing."""
+        assert self._fd is not None
+        if os.fstat(self._fd).st_size != self._size:
+            self._broken = True
+            raise AuditError("log file changed underneath this writer; refusing to append")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            if self._durable:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self._undo_partial_write(exc)
+        self._size += len(data)
+
+    def _undo_partial_write(self, exc: OSError) -> None:
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            self._broken = True  # the tail may be torn: never append after it
+        raise AuditError(f"could not write the access log ({exc.strerror}); "
+                         "the record was not logged") from None
+
+    def close(self) -> None:
+        """Close the file (an in-memory log just stops accepting appends)."""
+        if self._fd is not None:
+            self._finalizer()
+        self._fd = None
+        self._broken = True
+
+    def __enter__(self) -> AccessLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    # -- appending
+
+    def fingerprint(self, value: str | Secret) -> str:
+        """``hmac:<16 hex>`` for ``value``: the only form a secret ever takes in this log.
+
+        An investigator holding a leaked value asks "did this credential
+        appear?" with :meth:`appearances`, without the log holding it.
+        """
+        return _fingerprint(self._key, value)
+
+    def append(
+        self,
+        event: str,
+        *,
+        tenant: str | None = None,
+        user: str | None = None,
+        agent: str | None = None,
+        session: str | None = None,
+        task: str | None = None,
+        tool: str | None = None,
+        scopes: Iterable[str] = (),
+        jti: str | None = None,
+        expires: int | None = None,
+        decision: Literal["allow", "deny"] | None = None,
+        reason: str = "",
+        detail: str = "",
+        facts: Mapping[str, object] | None = None,
+        secret_fields: Mapping[str, str | Secret] | None = None,
+    ) -> Event:
+        """Record one event at the clock's time; return it exactly as written.
+
+        ``secret_fields`` maps a fact name to a secret (a credential, a raw
+        token): it is recorded as that fact with value ``hmac:<16 hex>``, and any
+        copy of the value elsewhere in the record is replaced the same way.
+        When this returns, the line is on disk (fsynced if ``durable``).
+
+        Raises:
+            TypeError: a field has the wrong type (a ``Secret`` anywhere but
+                ``secret_fields``, a non-int ``expires``, ...).
+            AuditError: the record breaks a rule of the log (unknown decision,
+                an ``issue`` without ``jti``/``expires``, a ``revoke`` without
+                its convention, a fact name given twice), the redactor failed,
+                the log is closed, or the write failed (then nothing was logged).
+        """
+        ids = {"tenant": tenant, "user": user, "agent": agent, "session": session,
+               "task": task, "tool": tool, "jti": jti}
+        for name, value in ids.items():
+            _check_opt_str(name, value)
+        scope_tuple = _scope_tuple(scopes)
+        fact_map = _fact_map(facts)
+        _check_semantics(event, ids, expires, decision, reason, detail)
+        secret_map = _secret_map(secret_fields)
+        secrets_ = {name: self.fingerprint(value) for name, value in secret_map.items()}
+        clash = sorted(set(secrets_) & set(fact_map))
+        if clash:
+            raise AuditError(f"fact {clash[0]!r} given both as a fact and as a secret field")
+        clear = sorted(set(secret_map.values()), key=len, reverse=True)
+
+        def clean(text: str) -> str:
+            for value in clear:  # longest first, so a secret inside another is not half-replaced
+                text = text.replace(value, self.fingerprint(value))
+            return self._redact(text)
+
+        ids = {k: (clean(v) if v is not None else None) for k, v in ids.items()}
+        fact_pairs = {clean(k): clean(v) for k, v in fact_map.items()}
+        fact_pairs.update(secrets_)
+        if len(fact_pairs) != len(fact_map) + len(secrets_):
+            raise AuditError("two facts have the same name after redaction")
+        return self._commit(
+            event=event, **ids, scopes=tuple(clean(s) for s in scope_tuple), expires=expires,
+            decision=decision, reason=clean(reason), detail=clean(detail),
+            facts=tuple(sorted(fact_pairs.items())),
+        )
+
+    def _redact(self, text: str) -> str:
+        if self._redactor is None:
+            return text
+        try:
+            out = self._redactor.redact(text)
+        except Exception as exc:  # its message may quote the text: keep only the type
+            raise AuditError(f"redactor raised {type(exc).__name__}") from None
+        if not isinstance(out, str):
+            raise AuditError("redactor must return a str")
+        return out
+
+    def _commit(self, **fields: Any) -> Event:
+        with self._lock:
+            if self._broken:
+                raise AuditError("this access log is closed or failed; open it again")
+            draft = Event(seq=len(self._events) + 1, time=int(self._clock.now()),
+                          prev=self.head(), **fields)
+            body = _record_body(draft)
+            record = {**body, "hash": _line_hash(draft.prev, body)}
+            line = canonical_json(record)
+            if self._fd is not None:
+                self._write(line.encode("ascii") + b"\n")
+            written = _event_from_record(record)
+            self._events.append(written)
+            self._lines.append(line)
+            return written
+
+    # -- reading
+
+    def head(self) -> str:
+        """The last line's hash (``GENESIS`` when empty): publish it elsewhere to anchor the log."""
+        return self._events[-1].hash if self._events else GENESIS
+
+    def events(self) -> tuple[Event, ...]:
+        return tuple(self._events)
+
+    def lines(self) -> tuple[str, ...]:
+        """The exact JSON lines, without newlines, as :func:`verify_chain` takes them."""
+        return tuple(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __repr__(self) -> str:
+        return f"AccessLog(events={len(self._events)}, head={self.head()[:12]!r})"
+
+    # -- queries
+
+    def by_session(self, session: str) -> tuple[Event, ...]:
+        """Every event of one session, in log order."""
+        return tuple(e for e in self._events if e.session == session)
+
+    def calls_by_token(self, jti: str) -> tuple[Event, ...]:
+        """Every ``tool_call`` made (or attempted) with token ``jti``."""
+        return tuple(e for e in self._events if e.event == "tool_call" and e.jti == jti)
+
+    def decisions(self, decision: str | None = None) -> tuple[Event, ...]:
+        """``decision`` events, all or only ``"allow"``/``"deny"``.
+
+        Raises:
+            ValueError: ``decision`` is not ``None``, ``"allow"`` or ``"deny"``.
+        """
+        if decision not in (None, *_DECISIONS):
+            raise ValueError("decision must be None, 'allow' or 'deny'")
+        return tuple(e for e in self._events if e.event == "decision"
+                     and (decision is None or e.decision == decision))
+
+    def appearances(self, value: str | Secret) -> tuple[Event, ...]:
+        """Events that recorded ``value`` (by fingerprint): "did this credential appear?"."""
+        mark = self.fingerprint(value)
+        return tuple(e for e, line in zip(self._events, self._lines, strict=True) if mark in line)
+
+    def revocation(self, issued: Event) -> Event | None:
+        """The first ``revoke`` event that killed the token of ``issued``, or ``None``."""
+        return next((r for r in self._events[issued.seq:] if _revokes(r, issued)), None)
+
+    def live_tokens(self, at: int) -> tuple[Event, ...]:
+        """``issue`` events whose token is live at ``at``: issued, not expired, not revoked.
+
+        Live means ``time <= at < expires`` and no revocation (see the module
+        docstring) with ``time <= at`` was logged after the issuance.
+        """
+        live = []
+        for e in self._events:
+            if e.event != "issue" or e.expires is None or not e.time <= at < e.expires:
+                continue
+            revoked = self.revocation(e)
+            if revoked is None or revoked.time > at:
+                live.append(e)
+        return tuple(live)
+
+    def incident_summary(self, session: str, *, at: int | None = None) -> dict[str, Any]:
+        """What an on-call engineer asks about one session, as plain data.
+
+        Who (tenants, agents, users, tools), when (first/last seen), what was
+        issued, used, denied and revoked, which tokens are still live at ``at``
+        (default: now), and the red flags: allowed tool calls made with a token
+        after it was revoked or had expired.
+        """
+        at = self._clock.now() if at is None else at
+        events = self.by_session(session)
+        issued = [e for e in events if e.event == "issue"]
+        revoked = {e.jti: self.revocation(e) for e in issued}
+        expiry = {e.jti: e.expires for e in issued}
+        calls = [e for e in events if e.event == "tool_call"]
+        # An allowed call logged after the revocation (by seq), or at/after expiry, is a red flag.
+        live = {e.seq for e in self.live_tokens(at)}
+        return {
+            "session": session,
+            "tenants": _distinct(e.tenant for e in events),
+            "agents": _distinct(e.agent for e in events),
+            "users": _distinct(e.user for e in events),
+            "tools": _distinct(e.tool for e in events),
+            "first_seen": events[0].time if events else None,
+            "last_seen": events[-1].time if events else None,
+            "events": len(events),
+            "issued": [_brief(e, "jti", "tool", "scopes", "expires") for e in issued],
+            "used": [_brief(e, "jti", "tool", "decision", "reason") for e in calls],
+            "denied": [_brief(e, "event", "tool", "reason", "detail")
+                       for e in events if e.decision == "deny"],
+            "revocations": [_brief(r, "reason", "detail") for r in self._events
+                            if any(_revokes(r, e) for e in issued)],
+            "revoked_tokens": sorted(j for j, t in revoked.items() if j and t is not None),
+            "live_at": at,
+            "live_tokens": sorted(e.jti or "" for e in issued if e.seq in live),
+            "used_after_revocation": [e.seq for e in calls if e.decision != "deny"
+                                      and _after(revoked.get(e.jti), e.seq)],
+            "used_after_expiry": [e.seq for e in calls if e.decision != "deny"
+                                  and _expired(expiry.get(e.jti), e.time)],
+        }
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _fsync_dir(directory: Path) -> None:
+    # A new file's name is durable only once its directory entry is.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _scope_tuple(scopes: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(scopes, str):
+        raise TypeError("scopes must be an iterable of str, not one str")
+    out = tuple(scopes)
+    if not all(isinstance(s, str) for s in out):
+        raise TypeError("every scope must be a str")
+    return out
+
+
+def _fact_map(facts: Mapping[str, object] | None) -> dict[str, str]:
+    if facts is None:
+        return {}
+    if not isinstance(facts, Mapping):
+        raise TypeError("facts must be a mapping of name -> value")
+    out = {}
+    for name, value in facts.items():
+        if not isinstance(name, str):
+            raise TypeError("fact names must be str")
+        out[name] = _fact_value(name, value)
+    return out
+
+
+def _secret_map(secret_fields: Mapping[str, str | Secret] | None) -> dict[str, str]:
+    """name -> the clear value, only ever used to fingerprint and to scrub copies."""
+    if secret_fields is None:
+        return {}
+    if not isinstance(secret_fields, Mapping):
+        raise TypeError("secret_fields must be a mapping of name -> secret")
+    out = {}
+    for name, value in secret_fields.items():
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not isinstance(name, str) or not isinstance(text, str) or not text:
+            raise TypeError("secret_fields maps a str name to a non-empty str or Secret")
+        out[name] = text
+    return out
+
+
+def _check_semantics(event: object, ids: Mapping[str, str | None], expires: object,
+                     decision: object, reason: object, detail: object) -> None:
+    if not (isinstance(event, str) and _EVENT_NAME.fullmatch(event)):
+        raise AuditError("event must be a lower-case name such as 'issue' or 'tool_call'")
+    if not (isinstance(reason, str) and isinstance(detail, str)):
+        raise TypeError("reason and detail must be str")
+    if not (expires is None or _is_int(expires)):
+        raise TypeError("expires must be an int or None")
+    if decision not in (None, *_DECISIONS):
+        raise AuditError("decision must be 'allow', 'deny' or None")
+    if event == "decision" and decision is None:
+        raise AuditError("a decision event must say allow or deny")
+    if event == "issue" and (not ids["jti"] or expires is None):
+        raise AuditError("an issue event must carry jti and expires")
+    if event == "revoke":
+        if reason not in REVOKE_REASONS:
+            raise AuditError(f"a revoke event's reason must be one of {sorted(REVOKE_REASONS)}")
+        field = REVOKE_REASONS[reason]
+        if field is not None and not ids[field]:
+            raise AuditError(f"a {reason} event must set {field}")
+
+
+def _revokes(revoke: Event, issued: Event) -> bool:
+    """Whether ``revoke`` kills the token of ``issued`` (issued before it)."""
+    if revoke.event != "revoke" or revoke.seq <= issued.seq or issued.event != "issue":
+        return False
+    if revoke.reason not in REVOKE_REASONS:
+        return False
+    field = REVOKE_REASONS[revoke.reason]
+    if field is None:
+        return True
+    if not getattr(revoke, field) or getattr(revoke, field) != getattr(issued, field):
+        return False
+    return revoke.tenant is None or revoke.tenant == issued.tenant
+
+
+def _distinct(values: Iterable[str | None]) -> list[str]:
+    return sorted({v for v in values if v is not None})
+
+
+def _brief(event: Event, *names: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"seq": event.seq, "time": event.time}
+    for name in names:
+        value = getattr(event, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _after(revoke: Event | None, seq: int) -> bool:
+    return revoke is not None and seq > revoke.seq
+
+
+def _expired(expires: int | None, when: int) -> bool:
+    return expires is not None and when >= expires
