@@ -515,6 +515,9 @@ class AccessLog:
         ``secret_fields`` maps a fact name to a secret (a credential, a raw
         token): it is recorded as that fact with value ``hmac:<16 hex>``, and any
         copy of the value elsewhere in the record is replaced the same way.
+        The redactor, if any, then runs over every other string the caller
+        gave (identity fields, scopes, reason, detail, fact names and values),
+        not over the event name (a validated code) or the fingerprints.
         When this returns, the line is on disk (fsynced if ``durable``).
 
         Raises:
