@@ -66,6 +66,12 @@ class Secret:
     def __reduce_ex__(self, protocol: object) -> object:
         raise TypeError("a Secret refuses to be pickled")
 
+    def __copy__(self) -> Secret:
+        return self  # immutable: a copy is the same value, and no pickling is involved
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented

@@ -1,0 +1,167 @@
+"""The vault: sessions the model cannot forge, approvals bound to one request, revocation."""
+
+from __future__ import annotations
+
+import pytest
+
+from course import errors
+from course.audit import AccessLog, verify_chain
+from course.policy import AgentRequest, Grant, GrantPolicy
+from course.vault import Vault
+
+GRANTS = [
+    Grant(tenant="acme", user="alice", agent="helpdesk-bot", tool="tickets", tasks=("triage",),
+          scopes=("tickets:read", "tickets:write"), max_ttl=300),
+    Grant(tenant="acme", user="alice", agent="deploy-bot", tool="deploy:production",
+          tasks=("release",), scopes=("deploy:write",), max_ttl=120, needs_approval=True),
+]
+
+
+@pytest.fixture
+def lab(clock):
+    log = AccessLog(clock=clock, hmac_key=b"k" * 32)
+    return Vault.lab(policy=GrantPolicy(GRANTS), clock=clock, log=log, seed="test"), log
+
+
+def req(session, **over):
+    base = dict(tenant="acme", user="alice", agent="helpdesk-bot", session=session, task="triage",
+                tool="tickets", scopes=("tickets:read",), ttl=300)
+    base.update(over)
+    return AgentRequest(**base)
+
+
+def test_allowed_request_yields_a_token_carrying_the_request_context(lab):
+    vault, log = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    issued = vault.request(req(s.id, scopes=("tickets:read", "payments:charge"), ttl=900))
+    c = vault.verifier("tickets").verify(issued.token).claims
+    assert (c.tenant, c.user, c.sub, c.task, c.aud, c.session) == (
+        "acme", "alice", "helpdesk-bot", "triage", "tickets", s.id)
+    assert c.scopes == ("tickets:read",) and c.ttl == 300
+    assert issued.token not in repr(issued)
+    assert verify_chain(log.lines()) == len(log)
+
+
+def test_unknown_session_is_denied_and_logged(lab):
+    vault, log = lab
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(req("sess-9999"))
+    assert err.value.code == "unknown_session"
+    assert log.events()[-1].decision == "deny"
+
+
+@pytest.mark.parametrize("fact", [{"user": "bob"}, {"tenant": "globex"}, {"agent": "deploy-bot"}])
+def test_acting_user_tenant_or_agent_forged_in_the_request_is_denied(lab, fact):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(req(s.id, **fact))
+    assert err.value.code == "session_mismatch"
+
+
+def test_policy_denial_raises_with_the_reason_code(lab):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(req(s.id, tool="payments", scopes=("payments:charge",)))
+    assert err.value.code == "no_grant"
+
+
+def _deploy_request(session, version="1.4.2"):
+    return req(session, agent="deploy-bot", task="release", tool="deploy:production",
+               scopes=("deploy:write",), ttl=120, intent=(("version", version),))
+
+
+def test_approval_is_required_then_bound_to_the_exact_request(lab):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="deploy-bot")
+    with pytest.raises(errors.ApprovalRequired):
+        vault.request(_deploy_request(s.id))
+    approval = vault.approve(_deploy_request(s.id), approver="carol")
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(_deploy_request(s.id, version="9.9.9-evil"), approval=approval)
+    assert err.value.code == "approval_mismatch"
+    issued = vault.request(_deploy_request(s.id), approval=approval)
+    assert issued.claims.approval == _deploy_request(s.id).intent_digest()
+
+
+def test_approval_cannot_be_replayed_or_self_granted_or_used_late(lab, clock):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="deploy-bot")
+    approval = vault.approve(_deploy_request(s.id), approver="carol")
+    vault.request(_deploy_request(s.id), approval=approval)
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(_deploy_request(s.id), approval=approval)
+    assert err.value.code == "approval_replayed"
+    for who in ("alice", "deploy-bot"):
+        with pytest.raises(errors.AccessDenied):
+            vault.approve(_deploy_request(s.id), approver=who)
+    late = vault.approve(_deploy_request(s.id), approver="carol")
+    clock.advance(10_000)
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(_deploy_request(s.id), approval=late)
+    assert err.value.code == "approval_expired"
+
+
+def test_forged_approval_is_refused(lab):
+    from course.approvals import Approval
+
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="deploy-bot")
+    fake = Approval(id="appr-0001", request_digest=_deploy_request(s.id).digest(), approver="carol",
+                    approved_at=0, expires_at=10**12)
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(_deploy_request(s.id), approval=fake)
+    assert err.value.code == "approval_unknown"
+
+
+def test_revoking_a_session_kills_its_tokens_and_delegated_sessions(lab):
+    vault, _ = lab
+    parent = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    child = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot", parent=parent.id)
+    other = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    tokens = [vault.request(req(s.id)).token for s in (parent, child, other)]
+    assert set(vault.revoke_session(parent.id)) == {parent.id, child.id}
+    verifier = vault.verifier("tickets")
+    for token in tokens[:2]:
+        with pytest.raises(errors.RevokedTokenError):
+            verifier.verify(token)
+    assert verifier.verify(tokens[2])
+
+
+@pytest.mark.parametrize("how", ["token", "agent", "tenant", "all"])
+def test_every_revocation_kind_kills_the_token(lab, how):
+    vault, log = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    issued = vault.request(req(s.id))
+    {"token": lambda: vault.revoke_token(issued.claims.jti), "agent": lambda: vault.revoke_agent("helpdesk-bot"),
+     "tenant": lambda: vault.revoke_tenant("acme"), "all": vault.revoke_all}[how]()
+    with pytest.raises(errors.RevokedTokenError):
+        vault.verifier("tickets").verify(issued.token)
+    assert log.events()[-1].event == "revoke"
+
+
+def test_revoke_all_spares_tokens_issued_afterwards(lab, clock):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    vault.revoke_all()
+    clock.advance(1)
+    assert vault.verifier("tickets").verify(vault.request(req(s.id)).token)
+
+
+def test_compromised_key_rotation_kills_outstanding_tokens(lab):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    issued = vault.request(req(s.id))
+    vault.rotate_keys(compromised=True)
+    with pytest.raises(errors.UnknownKeyError):
+        vault.verifier("tickets").verify(issued.token)
+    assert vault.verifier("tickets").verify(vault.request(req(s.id)).token)
+
+
+def test_wrong_tool_verifier_refuses_the_token(lab):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    issued = vault.request(req(s.id))
+    with pytest.raises(errors.WrongAudienceError):
+        vault.verifier("payments").verify(issued.token)
