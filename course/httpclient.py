@@ -146,10 +146,10 @@ class _Pool:
         with self._lock:
             self.retried += 1
 
-    def close_all(self) -> None:
+    def close_idle(self, origin: _Origin | None = None) -> None:
         with self._lock:
-            conns = [c for idle in self._idle.values() for c in idle]
-            self._idle.clear()
+            origins = list(self._idle) if origin is None else [origin]
+            conns = [c for o in origins for c in self._idle.pop(o, [])]
         for conn in conns:
             conn.close()
 
@@ -162,9 +162,16 @@ def stats() -> ClientStats:
     return ClientStats(opened=_POOL.opened, reused=_POOL.reused, retried=_POOL.retried)
 
 
-def close_idle_connections() -> None:
-    """Close every idle pooled connection (the next request opens a fresh one)."""
-    _POOL.close_all()
+def close_idle_connections(base_url: str | None = None) -> None:
+    """Close idle pooled connections: all of them, or those to ``base_url``'s origin only.
+
+    The next request opens a fresh connection. The world calls this when it
+    closes, so dead connections to its ports do not linger in the pool.
+    """
+    if base_url is None:
+        _POOL.close_idle()
+        return
+    _POOL.close_idle(_split("CLOSE", base_url)[0])
 
 
 def _split(method: str, url: str) -> tuple[_Origin, str, str]:

@@ -72,6 +72,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from . import httpclient
 from .clock import LAB_EPOCH, Clock, ManualClock
 from .ids import IdFactory
 from .secretstore import Secret, SecretStore, lab_secret
@@ -142,11 +143,12 @@ class Received:
     """One request a service received.
 
     ``credential_ok`` says the service accepted the request's credential (the
-    collector accepts everything); ``credential`` is the *label* of the
-    accepted credential (``"deploy:admin"``, ``"oauth:access"``), never its
-    value. ``query`` and ``headers`` are recorded by the collector only.
-    ``repr`` shows method, path, body length, status and the verdict: never
-    the body, query, headers or a credential.
+    collector accepts everything); ``credential_name`` names the credential
+    the service recognised (``"deploy:admin"``, ``"oauth:access"``; see
+    :data:`CREDENTIAL_NAMES`), never its value. ``query`` and ``headers`` are
+    recorded by the collector only. ``repr`` shows method, path, body length,
+    status and the verdict: never the body, query, headers or a credential;
+    for the collector, whose paths the attacker chooses, only the path length.
     """
 
     service: str
@@ -156,13 +158,14 @@ class Received:
     status: int
     credential_ok: bool
     tenant: str | None
-    credential: str | None = None
+    credential_name: str | None = None
     query: str = ""
     headers: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
+        path = f"<{len(self.path)} chars>" if self.service == "collector" else repr(self.path)
         return (
-            f"Received(service={self.service!r}, method={self.method!r}, path={self.path!r}, "
+            f"Received(service={self.service!r}, method={self.method!r}, path={path}, "
             f"body={len(self.body)} bytes, status={self.status}, "
             f"credential_ok={self.credential_ok}, tenant={self.tenant!r})"
         )
@@ -204,7 +207,7 @@ class _Reply:
     headers: tuple[tuple[str, str], ...] = ()
     credential_ok: bool = False
     tenant: str | None = None
-    credential: str | None = None
+    credential_name: str | None = None
 
 
 def _digest(value: str) -> bytes:
@@ -329,7 +332,7 @@ class _Tickets(_Service):
             return _error(401, "unauthorized", "missing or invalid API key",
                           headers=_UNAUTHORIZED_BEARER)
         tenant, label = owner
-        ok = {"credential_ok": True, "tenant": tenant, "credential": label}
+        ok = {"credential_ok": True, "tenant": tenant, "credential_name": label}
         parts = req.path.strip("/").split("/")
         with self.lock:
             mine = self.tickets[tenant]
@@ -416,7 +419,7 @@ class _Payments(_Service):
             return _Reply(status=401, payload={"error": {
                 "type": "authentication_error", "message": "invalid or missing API key"}})
         tenant, label = owner
-        ok = {"credential_ok": True, "tenant": tenant, "credential": label}
+        ok = {"credential_ok": True, "tenant": tenant, "credential_name": label}
         with self.lock:
             if req.path == "/charges" and req.method == "GET":
                 return _Reply(status=200, payload={"data": list(self.charges[tenant].values())},
@@ -502,8 +505,8 @@ class _Deploy(_Service):
             return _error(404, "not_found", "no such environment", tenant=tenant)
         if label not in ("deploy:admin", f"deploy:{env}"):
             return _error(403, "forbidden", f"this credential is not valid for environment {env!r}",
-                          tenant=tenant, credential=label)
-        ok = {"credential_ok": True, "tenant": tenant, "credential": label}
+                          tenant=tenant, credential_name=label)
+        ok = {"credential_ok": True, "tenant": tenant, "credential_name": label}
         with self.lock:
             mine = self.deployments[(tenant, env)]
             if len(parts) == 3 and req.method == "GET":
@@ -584,7 +587,7 @@ class _OAuth(_Service):
             return _Reply(status=401, payload={"error": "invalid_client"},
                           headers=(("WWW-Authenticate", 'Basic realm="oauth"'),))
         tenant = owner[0]
-        seen = {"tenant": tenant, "credential": "oauth:client_secret"}
+        seen = {"tenant": tenant, "credential_name": "oauth:client_secret"}
         if form.get("grant_type") != "refresh_token":
             return _Reply(status=400, payload={"error": "unsupported_grant_type"}, **seen)  # type: ignore[arg-type]
         presented = form.get("refresh_token")
@@ -597,6 +600,8 @@ class _OAuth(_Service):
                           **seen)  # type: ignore[arg-type]
         access, refresh = self._mint("at_", tenant), self._mint("rt_", tenant)
         self.refresh[tenant] = _digest(refresh)  # rotation: the presented token is now dead
+        now = self.clock.now()
+        self.access = {d: v for d, v in self.access.items() if v[1] > now}  # forget expired
         self.access[_digest(access)] = (tenant, self.clock.now() + ACCESS_TOKEN_TTL)
         payload = {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL,
                    "refresh_token": refresh, "scope": "files:read"}
@@ -615,7 +620,7 @@ class _OAuth(_Service):
             tenant = entry[0]
             files = [{"name": n, "size": s} for n, s in _FILES[tenant]]
             return _Reply(status=200, payload={"files": files}, credential_ok=True, tenant=tenant,
-                          credential="oauth:access")
+                          credential_name="oauth:access")
         header = f'Bearer error="invalid_token", error_description="{why}"'
         return _Reply(status=401, payload={"error": "invalid_token", "error_description": why},
                       headers=(("WWW-Authenticate", header),),
@@ -730,6 +735,9 @@ class _Server(ThreadingHTTPServer):
             self._conns.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Silenced: a client hanging up mid-answer is normal, and stderr fails notebook cells."""
+
     def drop_connections(self) -> None:
         """Shut every open keep-alive connection so its handler thread can end."""
         with self._conns_lock:
@@ -745,7 +753,8 @@ class _Server(ThreadingHTTPServer):
         self._sink(Received(
             service=self.service.name, method=req.method, path=req.path,
             body=self.service.recorded_body(req), status=reply.status,
-            credential_ok=reply.credential_ok, tenant=reply.tenant, credential=reply.credential,
+            credential_ok=reply.credential_ok, tenant=reply.tenant,
+            credential_name=reply.credential_name,
             query=req.query if everything else "", headers=req.headers if everything else (),
         ))
 
@@ -840,6 +849,7 @@ class World:
             running.server.drop_connections()
             running.server.server_close()
             running.thread.join(timeout=5)
+            httpclient.close_idle_connections(f"http://127.0.0.1:{running.port}")
 
     def __enter__(self) -> World:
         return self

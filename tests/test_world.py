@@ -209,7 +209,7 @@ def test_deploy_refuses_missing_wrong_and_cross_tenant(world: World) -> None:
 def test_deploy_records_which_credential_label_was_used(world: World) -> None:
     deploy(world, "production", world.credential("globex", "deploy:admin"), "v-label")
     last = [r for r in world.received("deploy") if r.tenant == "globex"][-1]
-    assert last.credential == "deploy:admin" and last.credential_ok
+    assert last.credential_name == "deploy:admin" and last.credential_ok
 
 
 # ------------------------------------------------------------------ oauth
@@ -289,6 +289,9 @@ def test_collector_records_everything_verbatim(world: World) -> None:
     assert ("X-Exfil", "tk_live_xyz") in hit.headers
     assert "tk_live_xyz" not in repr(hit) and "sk_live_abc" not in repr(hit)
     assert "stolen" not in repr(hit)
+    path_leak = httpclient.request("GET", world.url("collector") + "/k/sk_live_inpath")
+    assert path_leak.status == 200
+    assert "sk_live_inpath" not in repr(world.collector_hits()[-1])
 
 
 def test_services_record_requests_but_never_the_credential(world: World) -> None:
@@ -297,7 +300,8 @@ def test_services_record_requests_but_never_the_credential(world: World) -> None
     get(world, "tickets", "/tickets?api_key=leak", bearer(key))
     get(world, "tickets", "/tickets")
     ok, refused = world.received("tickets")
-    assert (ok.credential_ok, ok.tenant, ok.credential, ok.status) == (True, "acme", "tickets", 200)
+    assert (ok.credential_ok, ok.tenant, ok.credential_name, ok.status) == (
+        True, "acme", "tickets", 200)
     assert (refused.credential_ok, refused.tenant, refused.status) == (False, None, 401)
     assert ok.headers == () and ok.query == ""
     assert world.received("payments") == ()
@@ -432,6 +436,16 @@ def test_stale_keep_alive_connection_is_retried_once() -> None:
         before = httpclient.stats()
         assert get(w, "collector", "/two").status == 200
         assert httpclient.stats().retried - before.retried == 1
+
+
+def test_client_times_out_with_a_typed_error() -> None:
+    with socket.socket() as silent:  # accepts TCP (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/slow"
+        with pytest.raises(httpclient.HTTPError) as info:
+            httpclient.request("POST", url, json={"secret": "sk_live_t"}, timeout=0.2)
+    assert str(info.value) == "POST /slow failed: timed out"
 
 
 def test_client_refuses_bad_urls_and_mixed_payloads() -> None:
