@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -65,7 +66,8 @@ class AgentRequest:
         """The request's input facts, as the access log records them."""
         return {"tenant": self.tenant, "user": self.user, "agent": self.agent,
                 "session": self.session, "task": self.task, "tool": self.tool,
-                "scopes": list(self.scopes), "ttl": self.ttl, "intent": dict(self.intent)}
+                "scopes": list(self.scopes), "ttl": self.ttl,
+                "intent": [list(pair) for pair in self.intent]}
 
     def intent_digest(self) -> str:
         """SHA-256 over the intent alone: what the broker compares the actual call against."""
@@ -116,7 +118,13 @@ class Grant:
                 raise ConfigurationError(f"a grant needs at least one entry in {name}")
             for v in values:
                 _refuse_wildcard(name, v)
-        if not 0 < self.max_ttl <= HARD_MAX_TTL:
+        if self.expires_at is not None and (isinstance(self.expires_at, bool)
+                                            or not isinstance(self.expires_at, int)):
+            raise ConfigurationError("expires_at must be a Unix time in seconds, or None")
+        if isinstance(self.needs_approval, bool) is False:
+            raise ConfigurationError("needs_approval must be true or false")
+        if isinstance(self.max_ttl, bool) or not isinstance(self.max_ttl, int) \
+                or not 0 < self.max_ttl <= HARD_MAX_TTL:
             raise ConfigurationError(f"max_ttl must be in (0, {HARD_MAX_TTL}] seconds")
 
     def covers(self, r: AgentRequest) -> bool:
@@ -130,17 +138,26 @@ class Grant:
         unknown = set(data) - allowed
         if unknown:
             raise ConfigurationError(f"unknown grant fields: {sorted(unknown)}")
+        values = dict(data)
+        for name in ("tasks", "scopes"):
+            if name in values and not isinstance(values[name], list | tuple):
+                raise ConfigurationError(f"grant field {name!r} must be a list")
+            if name in values:
+                values[name] = tuple(values[name])
         try:
-            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+            return cls(**values)
         except TypeError as exc:
             raise ConfigurationError(f"grant is missing a field: {exc}") from None
 
 
 def _refuse_wildcard(name: str, value: object) -> None:
+    """Refuse anything that could match more than one thing, or split into two scopes."""
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"grant field {name!r} must be a non-empty string")
-    lowered = value.lower()
-    if lowered in WILDCARDS or "*" in value or lowered.endswith(":all") or lowered.endswith(":*"):
+    if any(ch.isspace() for ch in value):
+        raise ConfigurationError(f"grant field {name!r} contains whitespace ({value!r})")
+    segments = re.split(r"[:./]", value.lower())
+    if any(ch in value for ch in "*?%[]") or any(seg in WILDCARDS for seg in segments):
         raise ConfigurationError(f"grant field {name!r} is a wildcard ({value!r}); grants are exact")
 
 
@@ -176,6 +193,8 @@ def validate_request(request: AgentRequest) -> str | None:
             return f"the request's {name} must be a concrete, non-empty name"
     if not request.scopes or any("*" in s for s in request.scopes):
         return "the request must name concrete scopes"
+    if len({k for k, _ in request.intent}) != len(request.intent):
+        return "the request's intent names an argument twice"
     if not isinstance(request.ttl, int) or request.ttl <= 0:
         return "the request's ttl must be a positive number of seconds"
     return None
@@ -263,10 +282,16 @@ class AllOf:
         scopes = tuple(s for s in request.scopes if all(s in d.scopes for d in decisions))
         if not scopes:
             return deny(request, SCOPE_NOT_GRANTED, "the policies share no granted scope")
-        first = decisions[0]
-        return Decision(allowed=True, code=first.code, reason=first.reason, request=request,
-                        scopes=scopes, ttl=min(d.ttl for d in decisions),
-                        needs_approval=any(d.needs_approval for d in decisions), grant=first.grant)
+        ttl = min(d.ttl for d in decisions)
+        approval = any(d.needs_approval for d in decisions)
+        if approval:
+            code, reason = NEEDS_APPROVAL, "allowed only with a human approval of this exact request"
+        elif scopes != request.scopes or ttl != request.ttl:
+            code, reason = ALLOW_NARROWED, _narrowing(request, scopes, ttl)
+        else:
+            code, reason = ALLOW, f"granted {list(scopes)} on {request.tool!r} for {ttl}s"
+        return Decision(allowed=True, code=code, reason=reason, request=request, scopes=scopes,
+                        ttl=ttl, needs_approval=approval, grant=decisions[0].grant)
 
 
 class AnyOf:

@@ -2,8 +2,7 @@
 
 Every security property of :mod:`course.policy` gets a negative test here: what
 must be refused is refused, with the reason code a log or a grader keys on.
-Tests marked ``xfail(strict=True)`` pin known defects of the module (see their
-reasons); when the module is fixed they XPASS and fail, so the marker is removed.
+The last section pins defects a review found (and that were then fixed).
 """
 
 from __future__ import annotations
@@ -350,11 +349,9 @@ def test_request_digest_ignores_order_only() -> None:
     assert a.digest() == b.digest() and len(a.digest()) == 64
 
 
-# ---------------------------------------------------------------- known defects (strict xfail)
+# ---------------------------------------------------------------- defects found in review, now fixed
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: duplicate intent keys collapse in facts() (dict), so "
-                   "two different requests share one digest: an approval covers ambiguous bytes")
 def test_duplicate_intent_keys_do_not_share_a_digest() -> None:
     both = request(intent=(("version", "1.4.2"), ("version", "9.9.9")))
     one = request(intent=(("version", "9.9.9"),))
@@ -362,37 +359,27 @@ def test_duplicate_intent_keys_do_not_share_a_digest() -> None:
     assert both.digest() != one.digest()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: '?' and '%' are refused only as the whole value, and "
-                   "':any' is not refused as a suffix although 'any' is a listed wildcard")
 @pytest.mark.parametrize("form", ("tickets:any", "tickets:?", "ticket?", "db.%"))
 def test_embedded_wildcard_forms_are_refused(form: str) -> None:
     with pytest.raises(ConfigurationError):
         grant(scopes=(form,))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a string where a list belongs is split into "
-                   "characters ('tickets:read' -> ':', 'a', 'c', ...) instead of being refused")
 def test_string_instead_of_list_is_refused_at_load() -> None:
     with pytest.raises(ConfigurationError):
         Grant.from_dict(config(scopes="tickets:read"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: expires_at is not type-checked at load; a string "
-                   "date loads and later crashes decide() with TypeError instead of a decision")
 def test_non_integer_expiry_is_refused_at_load() -> None:
     with pytest.raises(ConfigurationError):
         Grant.from_dict(config(expires_at="2026-02-01"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a scope containing whitespace is accepted, but the "
-                   "token's scope claim is space-separated, so it would become two scopes")
 def test_scope_with_whitespace_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         grant(scopes=("tickets:read admin",))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: AllOf reuses the first member's code and reason, so a "
-                   "decision narrowed by a later member says 'allow [a, b] 300s' for ('a',) 60s")
 def test_all_of_reason_matches_the_narrowed_decision() -> None:
     wide = GrantPolicy([grant(scopes=("a", "b"), max_ttl=600)])
     narrow = GrantPolicy([grant(scopes=("a",), max_ttl=60)])
