@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jwt
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -210,6 +211,41 @@ def premature_copy(payload: Mapping[str, Any], key: SigningKey, *, now: int,
     return resign(retimed(payload, iat=now, nbf=now + ahead, exp=now + ahead + ttl), key)
 
 
+# --- the victim the attacks were designed for ------------------------------------------
+
+def gullible_verify(token: str, public: PublicKeyLike, *,
+                    encoding: Literal["pem", "raw"] = "raw") -> dict[str, Any]:
+    """DELIBERATELY BROKEN verifier: the token's own header chooses how it is checked.
+
+    This is the hand-rolled verifier behind the classic JWT disclosures: it
+    reads ``alg`` from the header and feeds the one key it holds (as bytes)
+    to whatever algorithm that names. ``alg: none`` passes unsigned, and an
+    HMAC keyed with the published public key passes as "signed". It checks
+    no claim at all. Kept here, next to the attacks, to prove they are real.
+
+    Raises:
+        BadSignatureError: only when the check the attacker chose fails.
+    """
+    header, payload, signature = _split(token)
+    signing_input = token.rsplit(".", 1)[0].encode()
+    sig = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    key = public_key_bytes(public, encoding)
+    alg = str(header.get("alg", "")).lower()
+    if alg == "none":
+        return payload
+    if alg == "hs256" and hmac.compare_digest(
+            hmac.new(key, signing_input, hashlib.sha256).digest(), sig):
+        return payload
+    if alg == "eddsa":
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key_bytes(public, "raw")).verify(
+                sig, signing_input)
+            return payload
+        except InvalidSignature:
+            pass
+    raise BadSignatureError("the signature does not match")
+
+
 # --- the catalogue -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -304,6 +340,6 @@ def catalogue(
 
 __all__ = [
     "Attack", "alg_none", "catalogue", "drop_claim", "embedded_jwk", "expired_copy",
-    "hs256_with_public_key", "peek", "premature_copy", "public_key_bytes", "resign", "retimed",
-    "swap_header", "tamper",
+    "gullible_verify", "hs256_with_public_key", "peek", "premature_copy", "public_key_bytes",
+    "resign", "retimed", "swap_header", "tamper",
 ]

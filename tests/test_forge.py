@@ -165,3 +165,18 @@ def test_attack_repr_never_holds_the_token():
 def test_catalogue_is_deterministic():
     first = [(a.name, a.token) for a in _attacks().values()]
     assert first == [(a.name, a.token) for a in _attacks().values()]
+
+
+@pytest.mark.parametrize("name", ["alg-none", "alg-None", "hs256-public-key-raw"])
+def test_the_gullible_verifier_believes_the_algorithm_attacks(name):
+    """The attacks are real: a verifier that lets the header choose the algorithm accepts them."""
+    _, ring, _, payload = _lab()
+    assert forge.gullible_verify(_attacks()[name].token, ring.active.public_jwk()) == payload
+
+
+def test_the_gullible_verifier_still_refuses_a_plain_tampered_token():
+    _, ring, _, payload = _lab()
+    with pytest.raises(errors.BadSignatureError):
+        forge.gullible_verify(_attacks()["tampered-scope"].token, ring.active.public_jwk())
+    genuine = forge.resign(payload, ring.active)
+    assert forge.gullible_verify(genuine, ring.active.public_jwk()) == payload
