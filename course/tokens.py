@@ -16,6 +16,10 @@ injected clock, never from ``time.time()``.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -173,9 +177,11 @@ def unverified_header(token: object) -> dict[str, Any]:
         raise MalformedTokenError("a token is a non-empty string of at most 8 KiB")
     if token.count(".") != 2:
         raise MalformedTokenError("a token has exactly three dot-separated parts")
+    segment = token.split(".", 1)[0]
     try:
-        header = jwt.get_unverified_header(token)
-    except Exception:  # PyJWT raises several types (and occasionally a bare ValueError)
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        header = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise MalformedTokenError("the token header is not valid base64url JSON") from None
     if not isinstance(header, dict):
         raise MalformedTokenError("the token header is not a JSON object")
@@ -195,7 +201,7 @@ class Verifier:
     def __init__(
         self, *, keys: KeySource, issuer: str, audience: str, clock: Clock,
         leeway: int = DEFAULT_LEEWAY, max_ttl: int = 3600,
-        revocation: RevocationCheck | None = None,
+        revocation: RevocationCheck | None = None, cache_size: int = 0,
     ) -> None:
         if not issuer or not audience:
             raise ConfigurationError("a verifier needs an issuer and an audience")
@@ -206,9 +212,21 @@ class Verifier:
         self.keys, self.issuer, self.audience = keys, issuer, audience
         self.clock, self.leeway, self.max_ttl = clock, leeway, max_ttl
         self.revocation = revocation
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[TokenClaims, str]] = OrderedDict()
 
     def verify(self, token: object) -> VerifiedToken:
-        """Return the verified claims, or raise the :class:`TokenError` that names what failed."""
+        """Return the verified claims, or raise the :class:`TokenError` that names what failed.
+
+        With ``cache_size > 0`` the *signature* check of a token seen before
+        (the exact same string) is skipped; everything that can change -
+        the key still trusted, time, audience, issuer, revocation - is checked
+        on every call.
+        """
+        if self._cache_size and isinstance(token, str) and token in self._cache:
+            claims, kid = self._cache[token]
+            self.keys.public_key(kid)
+            return self._accept(claims, kid)
         header = unverified_header(token)
         if header.get("alg") not in ALLOWED_ALGORITHMS:
             raise DisallowedAlgorithmError("the token's algorithm is not accepted (only EdDSA)")
@@ -218,10 +236,18 @@ class Verifier:
         public = self.keys.public_key(kid)
         payload = _decode_signed(token, public)  # type: ignore[arg-type]
         claims = TokenClaims.from_payload(payload)
+        verified = self._accept(claims, kid)  # type: ignore[arg-type]
+        if self._cache_size:
+            self._cache[token] = (claims, kid)  # type: ignore[index]
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return verified
+
+    def _accept(self, claims: TokenClaims, kid: str) -> VerifiedToken:
         self._check_claims(claims)
         if self.revocation is not None:
-            self.revocation.check(claims, kid)  # type: ignore[arg-type]
-        return VerifiedToken(claims, kid, _VERIFIER_ONLY)  # type: ignore[arg-type]
+            self.revocation.check(claims, kid)
+        return VerifiedToken(claims, kid, _VERIFIER_ONLY)
 
     def _check_claims(self, c: TokenClaims) -> None:
         now = self.clock.now()

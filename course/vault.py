@@ -74,6 +74,7 @@ class Vault:
         self.approvals = approvals or ApprovalBook(clock=clock, ids=self.ids)
         self.issuer, self.max_ttl, self.leeway = issuer, min(max_ttl, keys.max_token_ttl), leeway
         self._sessions: dict[str, Session] = {}
+        self._verifiers: dict[str, Verifier] = {}
 
     # -- sessions -------------------------------------------------------------
     def open_session(self, *, tenant: str, user: str, agent: str, parent: str | None = None) -> Session:
@@ -152,9 +153,18 @@ class Vault:
         return approval
 
     def verifier(self, audience: str) -> Verifier:
-        """A verifier for one tool that trusts this vault's keys and consults its revocations."""
-        return Verifier(keys=self.keys, issuer=self.issuer, audience=audience, clock=self.clock,
-                        leeway=self.leeway, max_ttl=self.max_ttl, revocation=self.revocations)
+        """A verifier for one tool that trusts this vault's keys and consults its revocations.
+
+        One per audience, kept, so its cache of checked signatures is reused
+        across calls (time, key trust and revocation are re-checked every call).
+        """
+        verifier = self._verifiers.get(audience)
+        if verifier is None:
+            verifier = Verifier(keys=self.keys, issuer=self.issuer, audience=audience,
+                                clock=self.clock, leeway=self.leeway, max_ttl=self.max_ttl,
+                                revocation=self.revocations, cache_size=4096)
+            self._verifiers[audience] = verifier
+        return verifier
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return self.keys.jwks()

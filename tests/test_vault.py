@@ -165,3 +165,24 @@ def test_wrong_tool_verifier_refuses_the_token(lab):
     issued = vault.request(req(s.id))
     with pytest.raises(errors.WrongAudienceError):
         vault.verifier("payments").verify(issued.token)
+
+
+@pytest.mark.parametrize("event", ["revoke", "expire", "compromise", "tamper"])
+def test_cached_signature_check_never_outlives_what_can_change(lab, clock, event):
+    """The verifier skips only the signature of an identical, already-verified string."""
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    issued = vault.request(req(s.id))
+    verifier = vault.verifier("tickets")
+    assert verifier.verify(issued.token) and verifier is vault.verifier("tickets")
+    token = issued.token
+    if event == "revoke":
+        vault.revoke_session(s.id)
+    elif event == "expire":
+        clock.advance(400)
+    elif event == "compromise":
+        vault.rotate_keys(compromised=True)
+    else:
+        token = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(errors.TokenError):
+        verifier.verify(token)
