@@ -26,7 +26,7 @@ from .redact import Redactor
 from .refresh import RefreshKeeper
 from .revocation import ReplayGuard
 from .secretstore import Secret, SecretStore
-from .tokens import VerifiedToken
+from .tokens import TokenClaims, VerifiedToken
 
 
 class TokenVerifier(Protocol):
@@ -94,6 +94,22 @@ class Broker:
             self._record(None, tool, method, path, "deny", exc.code, str(exc))
             raise
         claims = verified.claims
+        self._authorize(claims, connector, method, path, json)
+        credential = self._credential(connector, claims.tenant)
+        redactor = self._redactor(claims.tenant, credential)
+        try:
+            answer = httpclient.request(method, self._urls(connector.service) + path,
+                                        headers=connector.inject(credential), json=json)
+        except VaultLabError as exc:
+            raise UpstreamError(0, redactor.redact(str(exc))) from None
+        body = redactor.redact(answer.body.decode("utf-8", errors="replace"))
+        self._record(claims, tool, method, path, "allow", "tool_call", f"status {answer.status}")
+        return ToolResult(tool=tool, status=answer.status, body=body, jti=claims.jti)
+
+    def _authorize(self, claims: TokenClaims, connector: Connector, method: str, path: str,
+                   json: Mapping[str, Any] | None) -> None:
+        """Refuse a call the verified token does not cover: operation, scope, approval, replay."""
+        tool = connector.tool
         op = connector.operation_for(method, path)
         if op is None:
             raise self._deny(claims, tool, method, path, "operation_not_allowed",
@@ -109,16 +125,6 @@ class Broker:
         except TokenError as exc:
             self._record(claims, tool, method, path, "deny", "replay", str(exc))
             raise
-        credential = self._credential(connector, claims.tenant)
-        redactor = self._redactor(claims.tenant, credential)
-        try:
-            answer = httpclient.request(method, self._urls(connector.service) + path,
-                                        headers=connector.inject(credential), json=json)
-        except VaultLabError as exc:
-            raise UpstreamError(0, redactor.redact(str(exc))) from None
-        body = redactor.redact(answer.body.decode("utf-8", errors="replace"))
-        self._record(claims, tool, method, path, "allow", "tool_call", f"status {answer.status}")
-        return ToolResult(tool=tool, status=answer.status, body=body, jti=claims.jti)
 
     def _credential(self, connector: Connector, tenant: str) -> Secret:
         if connector.uses_oauth:

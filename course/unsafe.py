@@ -1,0 +1,135 @@
+"""DELIBERATELY UNSAFE pieces: the naive wiring the course breaks. Never use them for real.
+
+Each class here is what a team builds on the happy path, with one trusting
+assumption per class, so the red-team suite and the notebooks can show an
+attack *succeeding* before the hardened piece makes it fail. Constructing any
+of them logs a warning, so an unsafe piece never slips in unnoticed.
+
+* :class:`UnsafeGullibleVerifier` - the token's header chooses the algorithm;
+  no claim is required or checked (expiry, audience, issuer), no revocation.
+* :class:`UnsafeWildcardPolicy` - grants may hold ``*``; the requested scopes
+  and TTL are granted as asked.
+* :class:`UnsafeVault` - believes the user and tenant the request states, and
+  treats any approval as approval for anything.
+* :class:`UnsafeBroker` - checks no scope, approval or replay, and returns
+  tool output (and errors) unredacted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .approvals import Approval
+from .broker import Broker
+from .connectors import Connector
+from .forge import gullible_verify
+from .keys import KeyRing
+from .policy import AgentRequest, Decision, deny
+from .secretstore import Secret
+from .tokens import PluggedVerifier, TokenClaims, unverified_header
+from .vault import Vault
+
+log = logging.getLogger("course.unsafe")
+
+
+def _warn(what: str) -> None:
+    log.warning("UNSAFE piece in use: %s (for demonstrations only)", what)
+
+
+class UnsafeGullibleVerifier(PluggedVerifier):
+    """Lets the token pick its own algorithm and checks nothing else. Every forge trick passes."""
+
+    def __init__(self, *, keys: KeyRing, audience: str) -> None:
+        _warn("UnsafeGullibleVerifier")
+        self._keys = keys
+
+        def check(token: object) -> dict[str, Any]:
+            kid = unverified_header(token).get("kid")
+            try:
+                public = keys.public_key(kid)
+            except Exception:  # a gullible verifier falls back to "the" key
+                public = keys.active.public
+            payload = gullible_verify(str(token), public)
+            payload.setdefault("act", {"sub": payload.get("sub", "unknown")})
+            for claim, default in (("exp", 2**31), ("nbf", 0), ("iat", 0), ("jti", "none"),
+                                   ("tenant", "acme"), ("task", "any"), ("session", "none"),
+                                   ("scope", ""), ("iss", "unknown"), ("aud", audience),
+                                   ("sub", "unknown")):
+                payload.setdefault(claim, default)
+            return payload
+
+        super().__init__(check, name="gullible")
+
+
+class UnsafeWildcardPolicy:
+    """Grants are dicts that may use ``*`` patterns; whatever is asked is granted as asked."""
+
+    def __init__(self, grants: Iterable[Mapping[str, Any]]) -> None:
+        _warn("UnsafeWildcardPolicy")
+        self.grants = tuple(dict(g) for g in grants)
+
+    def decide(self, request: AgentRequest, *, now: int) -> Decision:
+        for g in self.grants:
+            if all(fnmatch.fnmatchcase(str(getattr(request, f)), str(g.get(f, "*")))
+                   for f in ("tenant", "user", "agent", "tool")):
+                return Decision(allowed=True, code="allow", reason="matched a grant",
+                                request=request, scopes=request.scopes, ttl=request.ttl,
+                                needs_approval=bool(g.get("needs_approval", False)))
+        return deny(request, "no_grant", "no grant matched")
+
+
+class UnsafeVault(Vault):
+    """Believes the request's stated identity; any approval approves anything; no TTL cap."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        _warn("UnsafeVault")
+        super().__init__(**kwargs)
+        self.max_ttl = 10**9
+
+    def _session_problem(self, r: AgentRequest) -> tuple[str, str] | None:
+        return None
+
+    def request(self, request: AgentRequest, *, approval: Approval | None = None,
+                single_use: bool = False) -> Any:
+        if approval is not None:  # "there is an approval on file" - for some request
+            bypass = self.approvals
+            self.approvals = _RubberStamp()  # type: ignore[assignment]
+            try:
+                return super().request(request, approval=approval, single_use=single_use)
+            finally:
+                self.approvals = bypass
+        return super().request(request, approval=approval, single_use=single_use)
+
+    def verifier(self, audience: str) -> PluggedVerifier:  # type: ignore[override]
+        return UnsafeGullibleVerifier(keys=self.keys, audience=audience)
+
+
+class _RubberStamp:
+    def redeem(self, request: AgentRequest, approval: Approval) -> Approval:
+        return approval
+
+
+class _NoRedaction:
+    def redact(self, text: str) -> str:
+        return text
+
+
+class UnsafeBroker(Broker):
+    """Checks only that the call is in the catalogue; no scope, approval or replay check; no redaction."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        _warn("UnsafeBroker")
+        super().__init__(**kwargs)
+
+    def _authorize(self, claims: TokenClaims, connector: Connector, method: str, path: str,
+                   json: Mapping[str, Any] | None) -> None:
+        if connector.operation_for(method, path) is None:
+            raise self._deny(claims, connector.tool, method, path, "operation_not_allowed",
+                             "not an operation of this tool")
+
+    def _redactor(self, tenant: str, extra: Secret) -> Any:
+        return _NoRedaction()
+
