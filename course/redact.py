@@ -1,0 +1,655 @@
+"""Redaction: secrets out of everything that leaves the broker or enters a log.
+
+A secret rarely leaks as itself. It leaks base64'd inside an
+``Authorization: Basic`` header, hex-dumped in a debug line, percent-encoded
+in a query string, or JSON-escaped in a response body. So a :class:`Redactor`
+looks for every *encoded form* of every secret it was given
+(:func:`encoded_forms`), plus the *shapes* of well-known credentials it was
+never given (:data:`DEFAULT_SHAPES`: Stripe-style ``sk_live_`` keys, AWS access
+key ids, GitHub tokens, JWTs, PEM private keys, bearer tokens), and replaces
+each with ``[REDACTED:<name>]``.
+
+What it proves, and how:
+
+* **One regex, built once.** All forms of all secrets and all shapes are
+  compiled into a single alternation when the :class:`Redactor` is built, so
+  :meth:`Redactor.redact` is one left-to-right pass of the C regex engine per
+  call, with no per-call setup. Build one redactor per set of secrets and keep
+  it (the broker caches one per tenant). Alternatives are plain escaped
+  literals without capturing groups, so the engine's first-character fast path
+  applies to each of them; which secret matched is looked up afterwards from
+  the matched text.
+* **Longest match first.** At any position the longest form wins (literals
+  are ordered by length), known secrets win over shapes, and between
+  positions the leftmost match wins. Matches never overlap.
+* **Exact about names.** :meth:`Redactor.find` reports which secret and which
+  form, with offsets, and never the value: it is the leak detector of
+  notebook 01.
+* **Streams are safe.** :meth:`Redactor.stream` holds back the last
+  ``max_match_length - 1`` characters, so a secret split across chunks is
+  still caught. Invariant: ``"".join(s.feed(c) for c in chunks) + s.close()
+  == redactor.redact("".join(chunks))`` for every way of chunking.
+
+Known limits (each is deliberate and documented here rather than hidden):
+
+* Text is matched as Python ``str``; bytes are read as UTF-8
+  (:meth:`Redactor.redact_bytes`), so a secret stored in another encoding is
+  only caught through its ASCII-safe forms.
+* If two matches would overlap, the leftmost wins and the later one loses the
+  part the first one covered; the rest of it is still redacted only if a form
+  of it remains whole.
+* A secret that can be spelled with the marker's own characters (one
+  containing ``[REDACTED:`` or ``]``, for instance) can reappear across a
+  marker's edge. No occurrence is ever left *within* the original text.
+* Shapes are bounded (see :class:`Shape`) so that streams can be exact: a PEM
+  block longer than 8 KiB is caught only in its first 8 KiB.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError
+from .secretstore import Secret
+
+__all__ = [
+    "DEFAULT_SHAPES",
+    "FORM_NAMES",
+    "MIN_CORE_LENGTH",
+    "Finding",
+    "Redactor",
+    "Shape",
+    "StreamRedactor",
+    "contains_secret",
+    "encoded_forms",
+    "marker",
+]
+
+#: Every form name :func:`encoded_forms` can return, in the order it returns them.
+FORM_NAMES: tuple[str, ...] = (
+    "raw",
+    "base64",
+    "base64-nopad",
+    "base64url",
+    "base64url-nopad",
+    "base64-offset-0",
+    "base64-offset-1",
+    "base64-offset-2",
+    "base64url-offset-0",
+    "base64url-offset-1",
+    "base64url-offset-2",
+    "hex",
+    "hex-upper",
+    "url",
+    "url-path",
+    "url-plus",
+    "json",
+)
+
+#: Alignment-shifted base64 cores shorter than this are dropped: a 4-character
+#: core would match innocent text everywhere.
+MIN_CORE_LENGTH = 8
+
+# Characters of original text kept in front of a stream's pending buffer, so a
+# shape's lookbehind (at most 7 characters: "bearer ") sees across chunk edges.
+_STREAM_CONTEXT = 32
+
+_HEX_FORMS = frozenset({"hex", "hex-upper"})
+_URL_FORMS = frozenset({"url", "url-path", "url-plus"})
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_HEXCHARS = re.compile(r"[0-9A-Fa-f]+")
+
+
+def marker(name: str) -> str:
+    """The text that replaces a redacted match: ``[REDACTED:<name>]``."""
+    return f"[REDACTED:{name}]"
+
+
+def _b64_cores(data: bytes, encode: Any, prefix: str) -> list[tuple[str, str]]:
+    """Base64 text of ``data`` that does not depend on what surrounds it.
+
+    Base64 turns 3 bytes into 4 characters, so the encoding of a secret in the
+    middle of a longer message depends on where it starts modulo 3. For each
+    alignment ``k`` we encode ``k`` filler bytes + ``data`` and keep only the
+    characters whose 6 bits all come from ``data``: characters
+    ``ceil(8k/6)`` up to ``floor(8(k+n)/6)``. One of the three cores occurs in
+    the base64 of *any* message that contains ``data``, whatever precedes or
+    follows it (a ``Basic`` header, a base64'd JSON blob, a JWT payload).
+    """
+    cores = []
+    n = len(data)
+    for k in range(3):
+        encoded = encode(b"\0" * k + data).decode("ascii")
+        core = encoded[(8 * k + 5) // 6 : (8 * (k + n)) // 6]
+        if len(core) >= MIN_CORE_LENGTH:
+            cores.append((f"{prefix}-offset-{k}", core))
+    return cores
+
+
+def encoded_forms(value: str) -> tuple[tuple[str, str], ...]:
+    """Every realistic spelling of ``value`` in text: ``(form name, encoded text)`` pairs.
+
+    Forms, in :data:`FORM_NAMES` order: ``raw``; ``base64`` (padded) and
+    ``base64-nopad``; ``base64url`` and ``base64url-nopad``; the
+    alignment-shifted cores ``base64-offset-{0,1,2}`` and
+    ``base64url-offset-{0,1,2}`` that catch the value base64'd *inside* a longer
+    message (see :func:`_b64_cores`; cores shorter than :data:`MIN_CORE_LENGTH`
+    are left out); ``hex`` and ``hex-upper``; ``url`` (``quote``, nothing safe),
+    ``url-path`` (``quote``, ``/`` kept) and ``url-plus`` (``quote_plus``);
+    ``json`` (``json.dumps`` without the quotes). Bytes are UTF-8.
+
+    A form whose text equals an earlier form's text is left out, so each text
+    appears once, under the first name in that order (a value whose base64 has
+    no ``+`` or ``/`` has no separate ``base64url``).
+
+    Raises:
+        TypeError: ``value`` is not a ``str``.
+        ValueError: ``value`` is empty (nothing to look for).
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"encoded_forms needs a str, not {type(value).__name__}")
+    if not value:
+        raise ValueError("encoded_forms needs a non-empty value")
+    data = value.encode("utf-8", "surrogatepass")
+    std = base64.b64encode(data).decode("ascii")
+    url = base64.urlsafe_b64encode(data).decode("ascii")
+    candidates = [
+        ("raw", value),
+        ("base64", std),
+        ("base64-nopad", std.rstrip("=")),
+        ("base64url", url),
+        ("base64url-nopad", url.rstrip("=")),
+        *_b64_cores(data, base64.b64encode, "base64"),
+        *_b64_cores(data, base64.urlsafe_b64encode, "base64url"),
+        ("hex", data.hex()),
+        ("hex-upper", data.hex().upper()),
+        ("url", urllib.parse.quote(data, safe="")),
+        ("url-path", urllib.parse.quote(data)),
+        ("url-plus", urllib.parse.quote_plus(data, safe="")),
+        ("json", json.dumps(value)[1:-1]),
+    ]
+    seen: set[str] = set()
+    forms = []
+    for name, text in candidates:
+        if text and text not in seen:
+            seen.add(text)
+            forms.append((name, text))
+    return tuple(forms)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shape:
+    """A well-known credential format, caught even when nobody told the redactor its value.
+
+    ``pattern`` is a regular expression without capturing groups (use
+    ``(?:...)``) and with lookbehinds of at most 32 characters. ``max_length``
+    bounds the longest text it can match, lookaheads included: a stream must
+    know how much to hold back, so every quantifier in ``pattern`` is bounded.
+    """
+
+    name: str
+    pattern: str
+    max_length: int
+
+
+#: The shapes a :class:`Redactor` looks for by default, most specific first.
+#: Each starts with a literal and checks its left edge with a lookbehind *after* it:
+#: a branch that opens with a literal is skipped by the regex engine in one
+#: comparison, one that opens with an assertion is entered at every position.
+DEFAULT_SHAPES: tuple[Shape, ...] = (
+    Shape(
+        name="pem-private-key",
+        pattern=(
+            r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+            r"(?:[\s\S]{0,8192}?-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+            r"|[A-Za-z0-9+/=\s]{0,8192})"
+        ),
+        max_length=11 + 51 + 16 + 8192 + 9 + 51 + 16,
+    ),
+    Shape(
+        name="jwt",
+        # Header and payload are base64url JSON objects, so both start "eyJ".
+        pattern=r"eyJ[A-Za-z0-9_-]{1,1021}\.eyJ[A-Za-z0-9_-]{1,4093}\.[A-Za-z0-9_-]{0,1024}",
+        max_length=1024 + 1 + 4096 + 1 + 1024,
+    ),
+    Shape(
+        name="github-token",
+        pattern=(
+            r"gh[pousr]_(?<![A-Za-z0-9_]gh[pousr]_)[A-Za-z0-9]{36,251}"
+            r"|github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,244}"
+        ),
+        max_length=255,
+    ),
+    Shape(
+        name="aws-access-key",
+        pattern=r"A[KS]IA(?<![A-Z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Z0-9])",
+        max_length=21,
+    ),
+    Shape(
+        name="stripe-key",
+        pattern=r"[sr]k_(?<![A-Za-z0-9_][sr]k_)(?:live|test)_[A-Za-z0-9]{8,247}",
+        max_length=255,
+    ),
+    Shape(
+        name="ai-api-key",
+        pattern=r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{20,253}",
+        max_length=256,
+    ),
+    Shape(
+        name="bearer-token",
+        # Only the token, so "Authorization: Bearer " stays readable; 16+ characters so
+        # prose ("Bearer authentication") is left alone.
+        pattern=r"(?i:(?<=bearer ))[A-Za-z0-9._~+/-]{16,4096}={0,2}",
+        max_length=4098,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """Where a secret (or a credential shape) occurs in a text: never the value itself.
+
+    ``name`` is the secret's name (or the shape's name); ``form`` is one of
+    :data:`FORM_NAMES`, or ``"shape"``; ``text[start:end]`` is the occurrence.
+    """
+
+    name: str
+    form: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Alt:
+    """One alternative of the combined regex (internal; holds an encoded form)."""
+
+    name: str
+    form: str
+    marker: str
+
+
+def _ci_hex_pattern(text: str) -> str:
+    return f"(?i:{text})"
+
+
+def _ci_url_pattern(text: str) -> str:
+    """Percent-escapes match in either case (``%2f`` and ``%2F``); the rest is literal."""
+    parts = []
+    for i, piece in enumerate(re.split(r"(%[0-9A-F]{2})", text)):
+        if i % 2:
+            digits = (f"[{c}{c.lower()}]" if c.isalpha() else c for c in piece[1:])
+            parts.append("%" + "".join(digits))
+        elif piece:
+            parts.append(re.escape(piece))
+    return "".join(parts)
+
+
+def _normalize_url(text: str) -> str:
+    return _PERCENT.sub(lambda m: m.group().upper(), text)
+
+
+def _validate_shape(shape: Shape) -> re.Pattern[str]:
+    if not isinstance(shape, Shape):
+        raise ConfigurationError(f"shapes must be Shape values, not {type(shape).__name__}")
+    try:
+        compiled = re.compile(shape.pattern)
+    except re.error as exc:
+        raise ConfigurationError(f"shape {shape.name!r} does not compile: {exc}") from None
+    if compiled.groups:
+        raise ConfigurationError(f"shape {shape.name!r} has capturing groups; use (?:...)")
+    if compiled.fullmatch("") is not None:
+        raise ConfigurationError(f"shape {shape.name!r} matches the empty string")
+    if not isinstance(shape.max_length, int) or shape.max_length < 1:
+        raise ConfigurationError(f"shape {shape.name!r} needs a positive max_length")
+    return compiled
+
+
+class Redactor:
+    """Replaces every encoded form of every given secret, and every known shape, with a marker.
+
+    ``Redactor(secrets, shapes=DEFAULT_SHAPES)``: ``secrets`` are
+    :class:`~course.secretstore.Secret` values (their values are read here,
+    once, with ``reveal()``); ``shapes=()`` looks for the given secrets only.
+    Everything is compiled into one regex at construction. The redactor's
+    ``repr`` shows the number and names of its secrets, never a value, and it
+    refuses to be pickled.
+
+    Raises:
+        TypeError: an item of ``secrets`` is not a ``Secret`` (plain strings are
+            refused so values do not travel unwrapped).
+        ConfigurationError: a shape is not a valid :class:`Shape`.
+    """
+
+    __slots__ = (
+        "_alts", "_exact", "_hex", "_url", "_shapes", "_regex", "_stream_regex",
+        "_max_len", "_names", "_shape_names",
+    )
+
+    def __init__(self, secrets: Iterable[Secret], *, shapes: Iterable[Shape] = DEFAULT_SHAPES):
+        if isinstance(secrets, Secret):
+            secrets = (secrets,)
+        secret_list = list(secrets)
+        for item in secret_list:
+            if not isinstance(item, Secret):
+                raise TypeError(f"Redactor needs Secret values, not {type(item).__name__}")
+        # Sorted by name so priorities and the repr do not depend on set order.
+        secret_list.sort(key=lambda s: s.name)
+        shape_list = list(shapes)
+        compiled_shapes = [_validate_shape(s) for s in shape_list]
+
+        literal: list[tuple[tuple[int, int, int], str, _Alt, str]] = []
+        keys: set[tuple[str, str]] = set()
+        for si, secret in enumerate(secret_list):
+            for fi, (form, text) in enumerate(encoded_forms(secret.reveal())):
+                if form == "hex-upper":
+                    continue  # the hex alternative is case-insensitive
+                # Only forms with percent-escapes need the case-insensitive url lookup.
+                kind = (
+                    "hex" if form in _HEX_FORMS
+                    else "url" if form in _URL_FORMS and "%" in text
+                    else "exact"
+                )
+                key = (kind, _normalize_url(text) if kind == "url" else text)
+                if key in keys:
+                    continue
+                keys.add(key)
+                source = (
+                    _ci_hex_pattern(text) if kind == "hex"
+                    else _ci_url_pattern(text) if kind == "url"
+                    else re.escape(text)
+                )
+                alt = _Alt(secret.name, form, marker(secret.name))
+                literal.append(((-len(text), si, fi), source, alt, kind + "\0" + key[1]))
+        literal.sort(key=lambda item: item[0])
+
+        self._alts: list[_Alt] = []
+        self._exact: dict[str, int] = {}
+        self._hex: dict[str, int] = {}
+        self._url: dict[str, int] = {}
+        sources = []
+        max_len = 0
+        for (neg_len, _, _), source, alt, tagged in literal:
+            kind, text = tagged.split("\0", 1)
+            {"exact": self._exact, "hex": self._hex, "url": self._url}[kind][text] = len(self._alts)
+            self._alts.append(alt)
+            sources.append(source)
+            max_len = max(max_len, -neg_len)
+        self._shapes: list[tuple[re.Pattern[str], _Alt]] = []
+        for shape, compiled in zip(shape_list, compiled_shapes, strict=True):
+            self._shapes.append((compiled, _Alt(shape.name, "shape", marker(shape.name))))
+            sources.append(f"(?:{shape.pattern})")
+            # +1: a greedy quantifier may read one character past its match to stop.
+            max_len = max(max_len, shape.max_length + 1)
+
+        alternation = "|".join(sources)
+        self._regex = re.compile(alternation) if sources else None
+        # For streams: only matches with max_len characters ahead are final.
+        self._stream_regex = (
+            re.compile(f"(?s:(?=.{{{max_len}}}))(?:{alternation})") if sources else None
+        )
+        self._max_len = max_len
+        self._names = tuple(s.name for s in secret_list)
+        self._shape_names = tuple(s.name for s in shape_list)
+
+    # -- what it is --------------------------------------------------------
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of the secrets it redacts, sorted (never the values)."""
+        return self._names
+
+    @property
+    def shape_names(self) -> tuple[str, ...]:
+        """The names of the credential shapes it redacts, in precedence order."""
+        return self._shape_names
+
+    @property
+    def max_match_length(self) -> int:
+        """The longest text a match can depend on; a stream holds back one less."""
+        return self._max_len
+
+    def __repr__(self) -> str:
+        return (
+            f"Redactor(secrets={len(self._names)}, names={self._names!r}, "
+            f"shapes={len(self._shape_names)})"
+        )
+
+    def __reduce_ex__(self, protocol: object) -> object:
+        raise TypeError("a Redactor holds secret values and refuses to be pickled")
+
+    # -- matching ----------------------------------------------------------
+
+    def _classify(self, match: re.Match[str]) -> _Alt:
+        """Which alternative the engine chose: the lowest-indexed literal with this text, else
+        the first shape that matches here (literals come before shapes in the alternation)."""
+        text = match.group()
+        best = self._exact.get(text)
+        if self._hex and _HEXCHARS.fullmatch(text):
+            i = self._hex.get(text.lower())
+            if i is not None and (best is None or i < best):
+                best = i
+        if self._url and "%" in text:
+            i = self._url.get(_normalize_url(text))
+            if i is not None and (best is None or i < best):
+                best = i
+        if best is not None:
+            alt = self._alts[best]
+            if alt.form == "hex" and text.isupper():
+                return _Alt(alt.name, "hex-upper", alt.marker)
+            return alt
+        for compiled, alt in self._shapes:
+            found = compiled.match(match.string, match.start())
+            if found is not None and found.end() == match.end():
+                return alt
+        raise AssertionError("unclassifiable match")  # pragma: no cover - construction bug
+
+    def _replace(self, match: re.Match[str]) -> str:
+        return self._classify(match).marker
+
+    def redact(self, text: str) -> str:
+        """``text`` with every form of every secret and every shape replaced by its marker.
+
+        Raises:
+            TypeError: ``text`` is not a ``str``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"redact needs a str, not {type(text).__name__}")
+        if self._regex is None:
+            return text
+        return self._regex.sub(self._replace, text)
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """Redact bytes read as UTF-8; bytes that are not UTF-8 pass through unchanged.
+
+        Raises:
+            TypeError: ``data`` is not bytes-like.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"redact_bytes needs bytes, not {type(data).__name__}")
+        text = bytes(data).decode("utf-8", "surrogateescape")
+        return self.redact(text).encode("utf-8", "surrogateescape")
+
+    def redact_obj(self, obj: Any) -> Any:
+        """A copy of ``obj`` with every string (and bytes) redacted, dict keys included.
+
+        Recurses through dicts, lists, tuples (named tuples keep their type),
+        sets and frozensets; dict subclasses come back as ``dict``. Numbers,
+        ``None`` and other objects are returned as they are. If two keys redact
+        to the same text, the later one gets a ``#2``-style suffix so nothing
+        is lost.
+
+        Raises:
+            ValueError: ``obj`` contains itself.
+        """
+        return self._redact_obj(obj, set())
+
+    def _redact_obj(self, obj: Any, active: set[int]) -> Any:
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, bytes):
+            return self.redact_bytes(obj)
+        if isinstance(obj, bytearray):
+            return bytearray(self.redact_bytes(obj))
+        if not isinstance(obj, dict | list | tuple | set | frozenset):
+            return obj
+        if id(obj) in active:
+            raise ValueError("redact_obj: circular reference")
+        active.add(id(obj))
+        try:
+            if isinstance(obj, dict):
+                out: dict[Any, Any] = {}
+                for key, value in obj.items():
+                    new_key = self._redact_obj(key, active)
+                    if new_key in out:
+                        n = 2
+                        while f"{new_key}#{n}" in out:
+                            n += 1
+                        new_key = f"{new_key}#{n}"
+                    out[new_key] = self._redact_obj(value, active)
+                return out
+            items = [self._redact_obj(item, active) for item in obj]
+            if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+                return type(obj)(*items)
+            return type(obj)(items) if type(obj) in (list, tuple, set, frozenset) else items
+        finally:
+            active.discard(id(obj))
+
+    def find(self, text: str) -> tuple[Finding, ...]:
+        """Every occurrence :meth:`redact` would replace, in order: name, form and offsets.
+
+        Raises:
+            TypeError: ``text`` is not a ``str``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"find needs a str, not {type(text).__name__}")
+        if self._regex is None:
+            return ()
+        findings = []
+        for match in self._regex.finditer(text):
+            alt = self._classify(match)
+            findings.append(
+                Finding(name=alt.name, form=alt.form, start=match.start(), end=match.end())
+            )
+        return tuple(findings)
+
+    def contains(self, text: str) -> bool:
+        """True when :meth:`find` would find anything (stops at the first occurrence).
+
+        Raises:
+            TypeError: ``text`` is not a ``str``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"contains needs a str, not {type(text).__name__}")
+        return self._regex is not None and self._regex.search(text) is not None
+
+    def stream(self) -> StreamRedactor:
+        """A redactor for text that arrives in chunks (see :class:`StreamRedactor`)."""
+        return StreamRedactor(self)
+
+    # -- streams (internal) --------------------------------------------------
+
+    def _drain(self, buf: str, start: int, final: bool) -> tuple[str, int]:
+        """Redact ``buf[start:]`` as far as it is decided: (output, index consumed up to).
+
+        A match starting at ``j`` is final once ``buf`` has ``max_len`` characters from
+        ``j`` on (the stream regex's lookahead demands exactly that), and a position with
+        no match is final under the same condition. So everything before
+        ``len(buf) - (max_len - 1)``, and any final match that runs past it, can go out.
+        """
+        regex = self._regex if final else self._stream_regex
+        if regex is None:
+            return buf[start:], len(buf)
+        out = []
+        pos = start
+        for match in regex.finditer(buf, start):
+            out.append(buf[pos : match.start()])
+            out.append(self._classify(match).marker)
+            pos = match.end()
+        end = len(buf) if final else max(pos, len(buf) - (self._max_len - 1))
+        out.append(buf[pos:end])
+        return "".join(out), end
+
+
+class StreamRedactor:
+    """Redacts text that arrives in chunks, exactly as if it had arrived whole.
+
+    :meth:`feed` returns what is safe to emit now and keeps the last
+    ``max_match_length - 1`` characters back, because a secret split across
+    two chunks cannot be recognised until its last character arrives;
+    :meth:`close` flushes the rest. Invariant, for every chunking::
+
+        "".join(stream.feed(c) for c in chunks) + stream.close() == redactor.redact(whole)
+
+    With :data:`DEFAULT_SHAPES` the hold-back is about 8 KiB (the PEM shape's
+    bound); a redactor built with ``shapes=()`` holds back only its longest
+    encoded form. Its repr shows only how much is pending; it refuses pickling.
+    """
+
+    __slots__ = ("_redactor", "_context", "_pending", "_closed")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._context = ""
+        self._pending = ""
+        self._closed = False
+
+    def feed(self, chunk: str) -> str:
+        """Take the next chunk; return the redacted text that no later chunk can change.
+
+        Raises:
+            TypeError: ``chunk`` is not a ``str``.
+            ValueError: the stream is closed.
+        """
+        if self._closed:
+            raise ValueError("feed() on a closed StreamRedactor")
+        if not isinstance(chunk, str):
+            raise TypeError(f"feed needs a str, not {type(chunk).__name__}")
+        self._pending += chunk
+        if len(self._pending) < self._redactor.max_match_length:
+            return ""  # nothing can be decided yet: skip the scan
+        return self._drain(final=False)
+
+    def close(self) -> str:
+        """Flush: the redacted rest of the text. Closing twice returns ``""``."""
+        if self._closed:
+            return ""
+        self._closed = True
+        return self._drain(final=True)
+
+    def _drain(self, *, final: bool) -> str:
+        # The context is original text already emitted: lookbehinds need it.
+        buf = self._context + self._pending
+        start = len(self._context)
+        out, end = self._redactor._drain(buf, start, final)
+        self._context = buf[max(0, end - _STREAM_CONTEXT) : end]
+        self._pending = buf[end:]
+        return out
+
+    @property
+    def pending(self) -> int:
+        """How many characters are held back (the text itself is never shown)."""
+        return len(self._pending)
+
+    def __repr__(self) -> str:
+        return f"StreamRedactor(pending={len(self._pending)}, closed={self._closed})"
+
+    def __reduce_ex__(self, protocol: object) -> object:
+        raise TypeError("a StreamRedactor may hold part of a secret and refuses to be pickled")
+
+
+def contains_secret(text: str, secrets: Secret | Iterable[Secret]) -> bool:
+    """True when ``text`` holds any encoded form of any of ``secrets`` (shapes not counted).
+
+    Builds a :class:`Redactor` each call: keep one and call
+    :meth:`Redactor.contains` when checking many texts.
+
+    Raises:
+        TypeError: ``text`` is not a ``str`` or a secret is not a ``Secret``.
+    """
+    return Redactor(secrets, shapes=()).contains(text)

@@ -1,0 +1,522 @@
+"""Redaction: every encoded form of every secret, and every known credential shape, is caught.
+
+Known answers and attack inputs live in tests/data/redaction_cases.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import re
+import string
+import urllib.parse
+from collections import namedtuple
+from functools import cache
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course import redact
+from course.errors import ConfigurationError
+from course.redact import (
+    DEFAULT_SHAPES,
+    FORM_NAMES,
+    Finding,
+    Redactor,
+    Shape,
+    contains_secret,
+    encoded_forms,
+    marker,
+)
+from course.secretstore import Secret, lab_secret
+
+CASES = json.loads((Path(__file__).parent / "data" / "redaction_cases.json").read_text("utf-8"))
+FUZZ = settings(max_examples=200, deadline=None, derandomize=True)
+PRINTABLE = st.text(alphabet=string.printable, min_size=8, max_size=40)
+
+
+def _secret(spec: dict) -> Secret:
+    if "lab_seed" in spec:
+        return lab_secret(spec["lab_seed"], spec["name"], prefix=spec["prefix"])
+    return Secret(spec["value"], name=spec["name"])
+
+
+SECRETS = {spec["name"]: _secret(spec) for spec in CASES["secrets"]}
+
+
+@cache
+def _redactor(*, shapes: bool = True) -> Redactor:
+    return Redactor(SECRETS.values(), shapes=DEFAULT_SHAPES if shapes else ())
+
+
+def _all_forms() -> list[tuple[str, str, str]]:
+    """(secret name, form name, encoded text) for every test secret."""
+    return [
+        (name, form, text)
+        for name, secret in SECRETS.items()
+        for form, text in encoded_forms(secret.reveal())
+    ]
+
+
+def _form_id(case: tuple[str, str, str]) -> str:
+    return f"{case[0]}-{case[1]}"
+
+
+def _filler(n: int) -> str:
+    words = "the agent asked for a ticket and the broker answered politely "
+    return (words * (n // len(words) + 1))[:n]
+
+
+def _naive_redact(text: str, value: str) -> str:
+    """What a first attempt looks like: replace the raw value and nothing else."""
+    return text.replace(value, "[REDACTED]")
+
+
+# -- encoded_forms: known answers -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CASES["known_forms"]))
+def test_encoded_forms_match_independently_computed_known_answers(name):
+    forms = dict(encoded_forms(SECRETS[name].reveal()))
+    for form, text in CASES["known_forms"][name]:
+        assert forms[form] == text, f"form {form} of {name} is wrong"
+
+
+@pytest.mark.parametrize(
+    "case", CASES["known_single_forms"], ids=lambda c: f"{c['form']}-{c['text'][:12]}"
+)
+def test_encoded_form_known_answer(case):
+    assert dict(encoded_forms(case["value"]))[case["form"]] == case["text"]
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_encoded_forms_are_named_ordered_and_distinct(name):
+    forms = encoded_forms(SECRETS[name].reveal())
+    names = [form for form, _ in forms]
+    texts = [text for _, text in forms]
+    assert names[0] == "raw"
+    assert names == sorted(names, key=FORM_NAMES.index), "forms come in FORM_NAMES order"
+    assert len(set(texts)) == len(texts), "each text appears once"
+    assert all(text for text in texts)
+
+
+def test_alignment_cores_cover_every_offset_of_a_longer_message():
+    """Whatever precedes the value, one core occurs in the base64 of the whole message."""
+    value = "p@ss/w+rd:42?"
+    cores = {form: text for form, text in encoded_forms(value) if "offset" in form}
+    for k in range(6):
+        for tail in ("", "x", "yz", "{}!"):
+            encoded = base64.b64encode(("a" * k + value + tail).encode()).decode()
+            assert cores[f"base64-offset-{k % 3}"] in encoded
+
+
+def test_short_values_get_no_uselessly_short_cores():
+    forms = dict(encoded_forms("abc"))
+    assert not [f for f in forms if "offset" in f]
+    assert all(len(t) >= redact.MIN_CORE_LENGTH for f, t in forms.items() if "offset" in f)
+
+
+@pytest.mark.parametrize("bad", [b"bytes", 42, None])
+def test_encoded_forms_refuses_non_text(bad):
+    with pytest.raises(TypeError):
+        encoded_forms(bad)
+
+
+def test_encoded_forms_refuses_empty_value():
+    with pytest.raises(ValueError):
+        encoded_forms("")
+
+
+# -- redact / find: every form, embeddings, shapes ---------------------------------
+
+
+@pytest.mark.parametrize("case", _all_forms(), ids=_form_id)
+def test_every_encoded_form_is_redacted_and_found_by_name(case):
+    name, form, text = case
+    line = f"before {text} after"
+    out = _redactor().redact(line)
+    assert text not in out
+    assert out == f"before {marker(name)} after"
+    (finding,) = _redactor().find(line)
+    assert finding == Finding(name=name, form=form, start=7, end=7 + len(text))
+
+
+ENCODED_ONLY = [c for c in _all_forms() if SECRETS[c[0]].reveal() not in c[2]]
+
+
+@pytest.mark.parametrize("case", ENCODED_ONLY, ids=_form_id)
+def test_exact_match_redaction_misses_encoded_forms(case):
+    """Negative: replacing only the raw value leaves every other form readable."""
+    name, form, text = case
+    value = SECRETS[name].reveal()
+    line = f"log: {text}"
+    assert text in _naive_redact(line, value), "naive redaction unexpectedly caught it"
+    assert text not in _redactor().redact(line)
+
+
+def _encode(encoding: str, inner: str) -> str:
+    data = inner.encode()
+    return {
+        "base64": lambda: base64.b64encode(data).decode(),
+        "base64url-nopad": lambda: base64.urlsafe_b64encode(data).decode().rstrip("="),
+        "hex": lambda: data.hex(),
+        "hex-upper": lambda: data.hex().upper(),
+        "url-plus": lambda: urllib.parse.quote_plus(inner),
+        "url-lower": lambda: re.sub(
+            "%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote(inner, safe="")
+        ),
+        "json-object": lambda: json.dumps({"secret": inner, "n": 1}),
+        "none": lambda: inner,
+    }[encoding]()
+
+
+@pytest.mark.parametrize("case", CASES["embeddings"], ids=lambda c: c["id"])
+def test_secret_embedded_in_realistic_messages_is_caught(case):
+    value = SECRETS[case["secret"]].reveal()
+    encoded = _encode(case["encoding"], case["inner_before"] + value + case["inner_after"])
+    text = case["before"] + encoded + case["after"]
+    findings = _redactor().find(text)
+    assert [(f.name, f.form) for f in findings] == [(case["secret"], case["form"])]
+    out = _redactor().redact(text)
+    assert marker(case["secret"]) in out
+    assert value not in out
+    # What is left of the encoded message no longer decodes to anything holding the value.
+    assert value not in _naive_decode_all(out)
+
+
+def _naive_decode_all(text: str) -> str:
+    """Everything an attacker could decode from the output, best effort, concatenated."""
+    pieces = [text, urllib.parse.unquote_plus(text)]
+    for run in re.findall(r"[A-Za-z0-9+/=_-]{8,}", text):
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                pieces.append(decode(run + "==").decode("utf-8", "replace"))
+            except ValueError:
+                pass
+        try:
+            pieces.append(bytes.fromhex(run).decode("utf-8", "replace"))
+        except ValueError:
+            pass
+    return "\n".join(pieces)
+
+
+@pytest.mark.parametrize("case", CASES["shapes"], ids=lambda c: c["id"])
+def test_known_credential_shapes_are_redacted_without_being_told_the_value(case):
+    credential = "".join(case["parts"])
+    text = case["before"] + credential + case["after"]
+    assert _redactor().redact(text) == case["before"] + marker(case["shape"]) + case["after"]
+    (finding,) = _redactor().find(text)
+    assert (finding.name, finding.form) == (case["shape"], "shape")
+    assert text[finding.start : finding.end] == credential
+
+
+@pytest.mark.parametrize("case", CASES["shapes"], ids=lambda c: c["id"])
+def test_shapes_are_off_when_not_asked_for(case):
+    text = case["before"] + "".join(case["parts"]) + case["after"]
+    assert _redactor(shapes=False).redact(text) == text
+
+
+@pytest.mark.parametrize("text", CASES["innocent"])
+def test_innocent_text_is_unchanged(text):
+    assert _redactor().redact(text) == text
+    assert _redactor().find(text) == ()
+    assert not _redactor().contains(text)
+
+
+@pytest.mark.parametrize("case", CASES["precedence"], ids=lambda c: c["id"])
+def test_a_known_secret_is_named_even_where_a_shape_also_matches(case):
+    text = case["text_template"].replace("{secret}", SECRETS[case["secret"]].reveal())
+    assert [f.name for f in _redactor().find(text)] == case["expect_names"]
+
+
+def test_a_token_carrying_a_secret_is_redacted_whole():
+    """Leftmost wins: the JWT shape starts first and takes the whole token, secret included."""
+    value = SECRETS["pw"].reveal()
+    claims = base64.urlsafe_b64encode(json.dumps({"pw": value}).encode()).decode().rstrip("=")
+    token = f"eyJhbGciOiJub25lIn0.{claims}.c2ln"
+    assert _redactor().redact(f"t={token};") == "t=[REDACTED:jwt];"
+    assert [f.name for f in _redactor(shapes=False).find(token)] == ["pw"]
+
+
+def test_longest_form_wins_at_a_position():
+    short = Secret("abcd1234efgh", name="short")
+    longer = Secret("abcd1234efgh5678", name="longer")
+    red = Redactor([short, longer], shapes=())
+    assert red.redact("x abcd1234efgh5678 y") == "x [REDACTED:longer] y"
+    assert red.redact("x abcd1234efgh y") == "x [REDACTED:short] y"
+    # base64 padded beats its unpadded prefix: no dangling "==" is left behind.
+    b64 = dict(encoded_forms(short.reveal()))["base64"]
+    assert red.redact(b64) == "[REDACTED:short]"
+
+
+def test_hex_is_matched_in_any_case_and_named_by_case():
+    secret = Secret("hex-me-please", name="h")
+    red = Redactor([secret], shapes=())
+    lower = secret.reveal().encode().hex()
+    mixed = lower.replace("d", "D", 1)
+    assert [f.form for f in red.find(f"{lower} {lower.upper()} {mixed}")] == [
+        "hex", "hex-upper", "hex",
+    ]
+    assert red.redact(mixed) == "[REDACTED:h]"
+
+
+def test_percent_escapes_are_matched_in_either_case():
+    secret = Secret("a/b?c=d&e", name="q")
+    red = Redactor([secret], shapes=())
+    upper = urllib.parse.quote(secret.reveal(), safe="")
+    lowered = re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), upper)
+    assert [(f.name, f.form) for f in red.find(lowered)] == [("q", "url")]
+
+
+def test_find_offsets_point_at_the_occurrences_in_order():
+    pw = SECRETS["pw"]
+    forms = dict(encoded_forms(pw.reveal()))
+    text = f"a {forms['raw']} b {forms['hex']} c {forms['url']}"
+    findings = _redactor().find(text)
+    assert [f.form for f in findings] == ["raw", "hex", "url"]
+    assert [text[f.start : f.end] for f in findings] == [forms["raw"], forms["hex"], forms["url"]]
+
+
+def test_redactor_with_nothing_to_find_is_the_identity():
+    red = Redactor([], shapes=())
+    assert red.redact("anything at all") == "anything at all"
+    assert red.find("x") == ()
+    assert red.max_match_length == 0
+    stream = red.stream()
+    assert stream.feed("abc") == "abc"
+    assert stream.close() == ""
+
+
+# -- bytes and objects ---------------------------------------------------------------
+
+
+def test_redact_bytes_catches_secrets_between_invalid_utf8():
+    value = SECRETS["pw"].reveal().encode()
+    data = b"\xff\xfe" + value + b"\xc3" + base64.b64encode(value) + b"\x80"
+    out = _redactor().redact_bytes(data)
+    assert out == b"\xff\xfe[REDACTED:pw]\xc3[REDACTED:pw]\x80"
+    assert _redactor().redact_bytes(bytearray(b"\xff ok")) == b"\xff ok"
+
+
+def test_redact_obj_walks_keys_values_and_keeps_container_types():
+    value = SECRETS["pw"].reveal()
+    Pair = namedtuple("Pair", "left right")
+    obj = {
+        value: [value, (1, value), Pair(value, None)],
+        "nested": {"b": value.encode(), "s": {value}, "n": 3.5},
+    }
+    out = _redactor().redact_obj(obj)
+    assert out == {
+        "[REDACTED:pw]": ["[REDACTED:pw]", (1, "[REDACTED:pw]"), Pair("[REDACTED:pw]", None)],
+        "nested": {"b": b"[REDACTED:pw]", "s": {"[REDACTED:pw]"}, "n": 3.5},
+    }
+    assert type(out[marker("pw")][2]) is Pair
+    assert obj[value][0] == value, "the input is not modified"
+
+
+def test_redact_obj_keeps_both_entries_when_two_keys_redact_alike():
+    value = SECRETS["pw"].reveal()
+    out = _redactor().redact_obj({value: 1, base64.b64encode(value.encode()).decode(): 2})
+    assert sorted(out.values()) == [1, 2]
+    assert all(value not in key for key in out)
+
+
+def test_redact_obj_refuses_cycles():
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(ValueError):
+        _redactor().redact_obj(loop)
+
+
+@pytest.mark.parametrize("call", ["redact", "find", "contains"])
+def test_text_methods_refuse_non_text(call):
+    with pytest.raises(TypeError):
+        getattr(_redactor(), call)(b"bytes")
+
+
+def test_redact_bytes_refuses_text():
+    with pytest.raises(TypeError):
+        _redactor().redact_bytes("text")
+
+
+# -- construction, reprs, leaks of the redactor itself -----------------------------------
+
+
+def test_reprs_hold_names_never_values():
+    red = _redactor()
+    assert repr(red) == (
+        "Redactor(secrets=3, names=('payments_key', 'pw', 'quoted'), "
+        f"shapes={len(DEFAULT_SHAPES)})"
+    )
+    stream = red.stream()
+    stream.feed("x" * 10 + SECRETS["pw"].reveal())
+    reprs = [repr(red), str(red), repr(stream)]
+    reprs += [repr(f) for f in red.find(" ".join(t for _, _, t in _all_forms()))]
+    for _name, _form, text in _all_forms():
+        assert all(text not in r for r in reprs), "an encoded form leaked into a repr"
+
+
+def test_redactor_and_stream_refuse_pickling():
+    with pytest.raises(TypeError):
+        pickle.dumps(_redactor())
+    with pytest.raises(TypeError):
+        pickle.dumps(_redactor().stream())
+
+
+def test_redactor_refuses_plain_strings_as_secrets():
+    with pytest.raises(TypeError):
+        Redactor(["not-wrapped-in-Secret"])
+
+
+def test_redactor_reads_secret_values_in_one_place_only():
+    source = Path(redact.__file__).read_text("utf-8")
+    assert source.count(".reveal()") == 1
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        Shape(name="group", pattern=r"(abc)+x", max_length=10),
+        Shape(name="empty", pattern=r"a*", max_length=10),
+        Shape(name="broken", pattern=r"(?:", max_length=10),
+        Shape(name="unbounded", pattern=r"abc", max_length=0),
+    ],
+    ids=lambda s: s.name,
+)
+def test_invalid_shapes_are_refused_at_construction(shape):
+    with pytest.raises(ConfigurationError):
+        Redactor([], shapes=[shape])
+
+
+def test_secrets_order_does_not_change_the_redactor():
+    a, b = Redactor(list(SECRETS.values())), Redactor(reversed(list(SECRETS.values())))
+    assert repr(a) == repr(b)
+    text = " ".join(t for _, _, t in _all_forms())
+    assert a.find(text) == b.find(text)
+
+
+def test_contains_secret_convenience():
+    pw = SECRETS["pw"]
+    hex_form = dict(encoded_forms(pw.reveal()))["hex"]
+    assert contains_secret(f"dump {hex_form}", [pw])
+    assert contains_secret(f"dump {hex_form}", pw)
+    assert not contains_secret("dump nothing", SECRETS.values())
+    # Shapes do not count: only the given secrets.
+    assert not contains_secret("AKIA" + "IOSFODNN7EXAMPLE", [pw])
+
+
+# -- streams ---------------------------------------------------------------------
+
+
+def _stream(red: Redactor, chunks: list[str]) -> str:
+    stream = red.stream()
+    return "".join(stream.feed(chunk) for chunk in chunks) + stream.close()
+
+
+@pytest.mark.parametrize("case", _all_forms(), ids=_form_id)
+def test_stream_catches_a_form_split_into_two_and_three_chunks_at_every_point(case):
+    name, _form, text = case
+    red = _redactor(shapes=False)
+    pad = _filler(red.max_match_length + 3)
+    whole = pad + text + pad
+    expected = red.redact(whole)
+    assert expected == pad + marker(name) + pad
+    lo, hi = len(pad), len(pad) + len(text)
+    for i in range(len(whole) + 1):
+        assert _stream(red, [whole[:i], whole[i:]]) == expected, f"2 chunks, split at {i}"
+    for i in range(lo, hi + 1):
+        for j in range(i, hi + 1):
+            out = _stream(red, [whole[:i], whole[i:j], whole[j:]])
+            assert out == expected, f"3 chunks, split at {i} and {j}"
+
+
+def test_stream_emits_before_close_and_holds_back_only_the_window():
+    red = _redactor(shapes=False)
+    stream = red.stream()
+    text = _filler(10 * red.max_match_length)
+    out = stream.feed(text)
+    assert out == text[: len(text) - (red.max_match_length - 1)]
+    assert stream.pending == red.max_match_length - 1
+    assert out + stream.close() == text
+
+
+def test_stream_lookbehind_sees_across_chunks():
+    """A shape whose left context arrived in an earlier chunk is still recognised."""
+    shape = Shape(name="tok", pattern=r"(?<=token=)[a-z]{4,8}", max_length=8)
+    red = Redactor([], shapes=[shape])
+    whole = _filler(40) + "token=abcdefgh" + _filler(40)
+    expected = red.redact(whole)
+    assert "[REDACTED:tok]" in expected
+    for i in range(len(whole) + 1):
+        assert _stream(red, [whole[:i], whole[i:]]) == expected, f"split at {i}"
+
+
+def test_stream_with_default_shapes_catches_a_bearer_header_split_anywhere():
+    red = _redactor()
+    pad = "x" * red.max_match_length
+    header = "Authorization: Bearer opaque.Token_value-123456\n"
+    whole = pad + header + pad
+    expected = red.redact(whole)
+    assert "[REDACTED:bearer-token]" in expected
+    for i in range(len(pad) - 2, len(pad) + len(header) + 2):
+        assert _stream(red, [whole[:i], whole[i:]]) == expected, f"split at {i}"
+
+
+def test_stream_refuses_feed_after_close_and_non_text():
+    stream = _redactor().stream()
+    with pytest.raises(TypeError):
+        stream.feed(b"bytes")
+    stream.close()
+    assert stream.close() == ""
+    with pytest.raises(ValueError):
+        stream.feed("late")
+
+
+# -- fuzzing -----------------------------------------------------------------------
+
+
+@FUZZ
+@given(value=PRINTABLE, before=st.text(string.printable, max_size=60),
+       after=st.text(string.printable, max_size=60), data=st.data())
+def test_fuzz_no_encoded_form_survives_redaction(value, before, after, data):
+    secret = Secret(value, name="s")
+    red = Redactor([secret])
+    form, text = data.draw(st.sampled_from(encoded_forms(value)), label="form")
+    out = red.redact(before + text + after)
+    # A form can only reappear by borrowing the marker's own characters (documented).
+    assert text not in out.replace(marker("s"), "\0"), f"form {form} survived"
+    if form == "hex":
+        assert text.upper() not in red.redact(before + text.upper() + after).replace(
+            marker("s"), "\0"
+        )
+
+
+@FUZZ
+@given(value=PRINTABLE, before=st.text(string.printable, max_size=80),
+       after=st.text(string.printable, max_size=80),
+       cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6), data=st.data())
+def test_fuzz_stream_equals_whole_text_redaction(value, before, after, cuts, data):
+    red = Redactor([Secret(value, name="s")], shapes=())
+    _form, text = data.draw(st.sampled_from(encoded_forms(value)), label="form")
+    whole = before + text + after
+    points = sorted({min(c, len(whole)) for c in cuts})
+    chunks = [whole[a:b] for a, b in zip([0, *points], [*points, len(whole)], strict=True)]
+    assert "".join(chunks) == whole
+    assert _stream(red, chunks) == red.redact(whole)
+
+
+@FUZZ
+@given(text=st.text(), data=st.binary())
+def test_fuzz_redaction_never_raises_on_arbitrary_input(text, data):
+    red = _redactor()
+    assert isinstance(red.redact(text), str)
+    assert isinstance(red.find(text), tuple)
+    out = red.redact_bytes(data)
+    assert isinstance(out, bytes)
+    # Nothing to find: bytes come back exactly, valid UTF-8 or not.
+    assert Redactor([], shapes=()).redact_bytes(data) == data
+    stream = red.stream()
+    assert stream.feed(text) + stream.close() == red.redact(text)
