@@ -11,6 +11,11 @@ effects: nothing starts, nothing is read from disk, no key is made.
 
 from __future__ import annotations
 
+import logging
+
+# Library etiquette: the kit logs to "course.*"; the application decides where that goes.
+logging.getLogger("course").addHandler(logging.NullHandler())
+
 __version__ = "0.1.0"
 
 TRUST_PATH: tuple[str, ...] = (

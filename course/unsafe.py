@@ -5,8 +5,8 @@ assumption per class, so the red-team suite and the notebooks can show an
 attack *succeeding* before the hardened piece makes it fail. Constructing any
 of them logs a warning, so an unsafe piece never slips in unnoticed.
 
-* :class:`UnsafeGullibleVerifier` - the token's header chooses the algorithm;
-  no claim is required or checked (expiry, audience, issuer), no revocation.
+* :class:`UnsafeTrustingVerifier` - skips the signature ("the gateway checked
+  it"); no claim is required or checked (expiry, audience, issuer), no revocation.
 * :class:`UnsafeWildcardPolicy` - grants may hold ``*``; the requested scopes
   and TTL are granted as asked.
 * :class:`UnsafeVault` - believes the user and tenant the request states, and
@@ -22,46 +22,56 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jwt
+
 from .approvals import Approval
 from .broker import Broker
 from .connectors import Connector
-from .forge import gullible_verify
-from .keys import KeyRing
+from .errors import MalformedTokenError
 from .policy import AgentRequest, Decision, deny
 from .secretstore import Secret
-from .tokens import PluggedVerifier, TokenClaims, unverified_header
+from .tokens import PluggedVerifier, TokenClaims
 from .vault import Vault
 
 log = logging.getLogger("course.unsafe")
 
 
+_warned: set[str] = set()
+
+
 def _warn(what: str) -> None:
-    log.warning("UNSAFE piece in use: %s (for demonstrations only)", what)
+    """Log once per piece and process (to the "course" logger; the app decides where it goes)."""
+    if what not in _warned:
+        _warned.add(what)
+        log.warning("UNSAFE piece in use: %s (for demonstrations only)", what)
 
 
-class UnsafeGullibleVerifier(PluggedVerifier):
-    """Lets the token pick its own algorithm and checks nothing else. Every forge trick passes."""
+class UnsafeTrustingVerifier(PluggedVerifier):
+    """Decodes without checking the signature ("the gateway already verified it").
 
-    def __init__(self, *, keys: KeyRing, audience: str) -> None:
-        _warn("UnsafeGullibleVerifier")
-        self._keys = keys
+    No algorithm pinned, no claim required or checked (expiry, audience,
+    issuer), no revocation: every claim is taken at face value. Missing
+    claims get harmless-looking defaults, as lenient code does.
+    """
+
+    def __init__(self, *, audience: str) -> None:
+        _warn("UnsafeTrustingVerifier")
 
         def check(token: object) -> dict[str, Any]:
-            kid = unverified_header(token).get("kid")
             try:
-                public = keys.public_key(kid)
-            except Exception:  # a gullible verifier falls back to "the" key
-                public = keys.active.public
-            payload = gullible_verify(str(token), public)
+                payload = jwt.decode(str(token), options={"verify_signature": False})
+            except jwt.InvalidTokenError:
+                raise MalformedTokenError("unreadable token") from None
             payload.setdefault("act", {"sub": payload.get("sub", "unknown")})
             for claim, default in (("exp", 2**31), ("nbf", 0), ("iat", 0), ("jti", "none"),
                                    ("tenant", "acme"), ("task", "any"), ("session", "none"),
                                    ("scope", ""), ("iss", "unknown"), ("aud", audience),
                                    ("sub", "unknown")):
                 payload.setdefault(claim, default)
+            payload["nbf"] = payload["iat"] = min(int(payload["nbf"]), int(payload["iat"]))
             return payload
 
-        super().__init__(check, name="gullible")
+        super().__init__(check, name="trusting")
 
 
 class UnsafeWildcardPolicy:
@@ -104,7 +114,7 @@ class UnsafeVault(Vault):
         return super().request(request, approval=approval, single_use=single_use)
 
     def verifier(self, audience: str) -> PluggedVerifier:  # type: ignore[override]
-        return UnsafeGullibleVerifier(keys=self.keys, audience=audience)
+        return UnsafeTrustingVerifier(audience=audience)
 
 
 class _RubberStamp:

@@ -1,0 +1,438 @@
+"""The red-team suite: named attacks, each trying to reach a tool call with the wrong authority.
+
+Every attack runs the same steps against a :class:`Wiring` - the naive one
+built from :mod:`course.unsafe`, the hardened one built from the kit, or a
+learner's own assembly - and reports whether it *succeeded* (reached the tool
+call, or got a secret somewhere it must never be) with evidence that never
+contains a secret. The suite is meant to be read both ways: every attack
+succeeds against the naive wiring and fails against the hardened one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import forge
+from .audit import AccessLog
+from .broker import Broker, ToolResult
+from .clock import ManualClock
+from .errors import VaultLabError
+from .keys import KeyRing
+from .policy import AgentRequest, Grant, GrantPolicy, Policy
+from .redact import Redactor
+from .refresh import RefreshKeeper
+from .secretstore import Secret, SecretStore
+from .unsafe import UnsafeBroker, UnsafeVault, UnsafeWildcardPolicy
+from .vault import Vault
+from .world import CREDENTIAL_NAMES, TENANTS, World
+
+# ---------------------------------------------------------------- wirings
+
+
+@dataclass(slots=True, eq=False)
+class Wiring:
+    """One assembly of the trust path that attacks run against.
+
+    ``make_vault(policy)`` builds a vault sharing this wiring's keys, clock
+    and log, so an attack can load its own (hostile) configuration;
+    ``load_policy(config)`` is how this wiring reads grant configuration.
+    """
+
+    name: str
+    world: World
+    clock: ManualClock
+    store: SecretStore
+    vault: Vault
+    broker: Broker
+    log: AccessLog
+    load_policy: Callable[[list[dict[str, Any]]], Policy]
+    make_vault: Callable[[Policy], Vault]
+    make_broker: Callable[[Vault], Broker]
+    agent_for: Callable[[Wiring], Any] | None = None
+    extra_text: list[str] = field(default_factory=list)  # traces an attack wants inspected
+
+    def credentials(self) -> tuple[Secret, ...]:
+        """Every real credential in this world (for leak checks; never printed)."""
+        out = []
+        for tenant in TENANTS:
+            for name in CREDENTIAL_NAMES:
+                if name != "oauth:client_id":
+                    out.append(self.world.credential(tenant, name))
+        for tenant in TENANTS:  # the current (rotated) refresh tokens too
+            out.append(self.store.get(tenant, "oauth:refresh"))
+        return tuple(out)
+
+    def leaks_in(self, text: str) -> tuple[str, ...]:
+        """Names and forms of credentials found in ``text`` (never the values)."""
+        found = Redactor(self.credentials(), shapes=()).find(text)
+        return tuple(sorted({f"{f.name} ({f.form})" for f in found}))
+
+
+STANDARD_GRANTS: tuple[dict[str, Any], ...] = (
+    {"tenant": "acme", "user": "alice", "agent": "helpdesk-bot", "tool": "tickets",
+     "tasks": ["triage"], "scopes": ["tickets:read", "tickets:write"], "max_ttl": 300},
+    {"tenant": "acme", "user": "alice", "agent": "reporting-bot", "tool": "tickets",
+     "tasks": ["report"], "scopes": ["tickets:read"], "max_ttl": 300},
+    {"tenant": "acme", "user": "alice", "agent": "billing-bot", "tool": "payments",
+     "tasks": ["refund"], "scopes": ["payments:read", "payments:charge", "payments:refund"],
+     "max_ttl": 120},
+    {"tenant": "acme", "user": "alice", "agent": "deploy-bot", "tool": "deploy:staging",
+     "tasks": ["release"], "scopes": ["deploy:read", "deploy:write"], "max_ttl": 300},
+    {"tenant": "acme", "user": "alice", "agent": "deploy-bot", "tool": "deploy:production",
+     "tasks": ["release"], "scopes": ["deploy:write"], "max_ttl": 120, "needs_approval": True},
+    {"tenant": "acme", "user": "alice", "agent": "files-bot", "tool": "files",
+     "tasks": ["summarize"], "scopes": ["files:read"], "max_ttl": 300},
+)
+
+# The naive configuration: what the same team wrote before hardening ("just let the bots work").
+NAIVE_GRANTS: tuple[dict[str, Any], ...] = (
+    {"tenant": "*", "user": "*", "agent": "*-bot", "tool": "*"},
+)
+
+
+def _assemble(name: str, *, seed: str, hardened: bool, world: World | None = None) -> Wiring:
+    clock = ManualClock()
+    world = world or World.start(seed=seed)
+    store = SecretStore.from_seed(seed)
+    world.provision(store)
+    keys = KeyRing(clock=clock, seed=seed)
+    log = AccessLog(clock=clock, hmac_key=f"log|{seed}".encode().ljust(32, b"."),
+                    redactor=None if not hardened else _LazyRedactor(store))
+    vault_cls = Vault if hardened else UnsafeVault
+
+    def make_vault(policy: Policy) -> Vault:
+        return vault_cls(policy=policy, keys=keys, clock=clock, log=log)
+
+    def make_broker(vault: Vault) -> Broker:
+        broker_cls = Broker if hardened else UnsafeBroker
+        return broker_cls(verifier_for=vault.verifier, store=store, urls=world.url, clock=clock,
+                          log=log, refresh=RefreshKeeper(store=store, clock=clock,
+                                                         token_url=world.url("oauth") + "/oauth/token"))
+
+    load = GrantPolicy.from_config if hardened else UnsafeWildcardPolicy
+    policy = load(list(STANDARD_GRANTS if hardened else NAIVE_GRANTS))
+    vault = make_vault(policy)
+    return Wiring(name=name, world=world, clock=clock, store=store, vault=vault,
+                  broker=make_broker(vault), log=log, load_policy=load, make_vault=make_vault,
+                  make_broker=make_broker)
+
+
+class _LazyRedactor:
+    """The access log's defence in depth: redact every stored credential from every field."""
+
+    def __init__(self, store: SecretStore) -> None:
+        self._store, self._redactor, self._generation = store, None, -1
+
+    def redact(self, text: str) -> str:
+        if self._generation != self._store.generation:
+            secrets = [self._store.get(t, n) for t in TENANTS for n in self._store.names(t)]
+            self._redactor, self._generation = Redactor(secrets), self._store.generation
+        return self._redactor.redact(text)  # type: ignore[union-attr]
+
+
+def naive_wiring(seed: str = "lab", *, world: World | None = None) -> Wiring:
+    """Every piece from :mod:`course.unsafe`: what is built on the happy path."""
+    return _assemble("naive", seed=seed, hardened=False, world=world)
+
+
+def hardened_wiring(seed: str = "lab", *, world: World | None = None) -> Wiring:
+    """The kit's hardened vault, broker and access log."""
+    return _assemble("hardened", seed=seed, hardened=True, world=world)
+
+
+# ---------------------------------------------------------------- outcomes and attacks
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What one attack achieved against one wiring. ``evidence`` never holds a secret."""
+
+    attack: str
+    wiring: str
+    succeeded: bool
+    evidence: str
+    error: bool = False  # the attack could not run at all (a defect, not a defence)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attack:
+    name: str
+    node: str  # where on the trust path it must be stopped
+    goal: str
+    run: Callable[[Wiring], tuple[bool, str]] = field(repr=False)
+
+
+def _session(w: Wiring, agent: str = "helpdesk-bot", user: str = "alice", tenant: str = "acme") -> str:
+    return w.vault.open_session(tenant=tenant, user=user, agent=agent).id
+
+
+def _req(session: str, **over: Any) -> AgentRequest:
+    base: dict[str, Any] = dict(tenant="acme", user="alice", agent="helpdesk-bot", session=session,
+                                task="triage", tool="tickets", scopes=("tickets:read",), ttl=300)
+    base.update(over)
+    return AgentRequest(**base)
+
+
+def _reached(result: ToolResult) -> tuple[bool, str]:
+    return 200 <= result.status < 300, f"the service answered {result.status}"
+
+
+def _payload(w: Wiring, **changes: Any) -> dict[str, Any]:
+    """A genuine payload for the helpdesk agent, edited as the attacker wishes."""
+    s = _session(w)
+    issued = w.vault.request(_req(s))
+    payload = issued.claims.to_payload()
+    payload.update(changes)
+    return payload
+
+
+def a_expired_token(w: Wiring) -> tuple[bool, str]:
+    token = w.vault.request(_req(_session(w), ttl=60)).token
+    w.clock.advance(3600)
+    return _reached(w.broker.call(token, tool="tickets", method="GET", path="/tickets"))
+
+
+def a_token_for_another_tool(w: Wiring) -> tuple[bool, str]:
+    token = w.vault.request(_req(_session(w))).token
+    return _reached(w.broker.call(token, tool="payments", method="POST", path="/charges",
+                                  json={"amount": 9900, "currency": "eur", "customer": "attacker"}))
+
+
+def _charge_with(w: Wiring, token: str) -> tuple[bool, str]:
+    return _reached(w.broker.call(token, tool="payments", method="POST", path="/charges",
+                                  json={"amount": 9900, "currency": "eur", "customer": "attacker"}))
+
+
+def a_alg_none(w: Wiring) -> tuple[bool, str]:
+    payload = _payload(w, aud="payments", scope="payments:charge")
+    return _charge_with(w, forge.alg_none(payload, w.vault.keys.active.kid))
+
+
+def a_hs256_public_key(w: Wiring) -> tuple[bool, str]:
+    payload = _payload(w, aud="payments", scope="payments:charge")
+    key = w.vault.keys.active
+    return _charge_with(w, forge.hs256_with_public_key(payload, key.public_jwk(), key.kid))
+
+
+def a_attacker_signed(w: Wiring) -> tuple[bool, str]:
+    payload = _payload(w, aud="payments", scope="payments:charge")
+    attacker = KeyRing(clock=w.clock, seed="attacker").active
+    return _charge_with(w, forge.resign(payload, attacker, kid=w.vault.keys.active.kid))
+
+
+def a_tampered_claims(w: Wiring) -> tuple[bool, str]:
+    s = _session(w, agent="reporting-bot")
+    token = w.vault.request(_req(s, agent="reporting-bot", task="report")).token
+    forged = forge.tamper(token, scope="tickets:read tickets:write")
+    return _reached(w.broker.call(forged, tool="tickets", method="POST", path="/tickets",
+                                  json={"title": "tampered", "body": "written with a forged scope"}))
+
+
+def a_cross_tenant(w: Wiring) -> tuple[bool, str]:
+    s = _session(w)
+    token = w.vault.request(_req(s, tenant="globex")).token
+    result = w.broker.call(token, tool="tickets", method="GET", path="/tickets")
+    ok, why = _reached(result)
+    return ok and "globex" in result.body.lower(), why + " with another tenant's tickets" * ok
+
+
+def a_scope_escalation(w: Wiring) -> tuple[bool, str]:
+    s = _session(w, agent="reporting-bot")
+    token = w.vault.request(_req(s, agent="reporting-bot", task="report",
+                                 scopes=("tickets:read", "tickets:write"))).token
+    return _reached(w.broker.call(token, tool="tickets", method="POST", path="/tickets",
+                                  json={"title": "escalated", "body": "write with a read grant"}))
+
+
+def a_wildcard_grant(w: Wiring) -> tuple[bool, str]:
+    emergency = [{"tenant": "acme", "user": "*", "agent": "*", "tool": "payments",
+                  "tasks": ["*"], "scopes": ["payments:charge"], "max_ttl": 300,
+                  "note": "temporary: incident 4711"}]
+    vault = w.make_vault(w.load_policy(emergency))
+    s = vault.open_session(tenant="acme", user="mallory", agent="helpdesk-bot").id
+    token = vault.request(_req(s, user="mallory", tool="payments", scopes=("payments:charge",))).token
+    return _charge_with(w, token)
+
+
+def a_revoked_session(w: Wiring) -> tuple[bool, str]:
+    s = _session(w)
+    token = w.vault.request(_req(s)).token
+    w.vault.revoke_session(s, why="agent session compromised")
+    return _reached(w.broker.call(token, tool="tickets", method="GET", path="/tickets"))
+
+
+def a_approval_swapped_payload(w: Wiring) -> tuple[bool, str]:
+    s = _session(w, agent="deploy-bot")
+    approved = _req(s, agent="deploy-bot", task="release", tool="deploy:production",
+                    scopes=("deploy:write",), ttl=120, intent=(("version", "1.4.2"),))
+    approval = w.vault.approve(approved, approver="carol")
+    swapped = _req(s, agent="deploy-bot", task="release", tool="deploy:production",
+                   scopes=("deploy:write",), ttl=120, intent=(("version", "6.6.6-evil"),))
+    try:  # path 1: present the approval with a different request
+        token = w.vault.request(swapped, approval=approval).token
+    except VaultLabError:  # path 2: get the approved token, then send different arguments
+        token = w.vault.request(approved, approval=approval).token
+    result = w.broker.call(token, tool="deploy:production", method="POST",
+                           path="/environments/production/deployments",
+                           json={"version": "6.6.6-evil"})
+    ok, why = _reached(result)
+    return ok, why + " and deployed the swapped version" * ok
+
+
+def a_secret_in_tool_error(w: Wiring) -> tuple[bool, str]:
+    s = _session(w, agent="billing-bot")
+    token = w.vault.request(_req(s, agent="billing-bot", task="refund", tool="payments",
+                                 scopes=("payments:charge",), ttl=60)).token
+    result = w.broker.call(token, tool="payments", method="POST", path="/charges",
+                           json={"amount": 0, "currency": "eur", "customer": "c-1"})
+    leaks = w.leaks_in(result.body)
+    return bool(leaks), f"error body leaked {', '.join(leaks)}" if leaks else "error body redacted"
+
+
+def a_forged_acting_user(w: Wiring) -> tuple[bool, str]:
+    s = _session(w)  # alice's session; the model read "act on behalf of user bob"
+    issued = w.vault.request(_req(s, user="bob"))
+    result = w.broker.call(issued.token, tool="tickets", method="GET", path="/tickets")
+    ok, why = _reached(result)
+    return ok and issued.claims.user == "bob", why + " acting as bob" * ok
+
+
+def a_single_use_replay(w: Wiring) -> tuple[bool, str]:
+    s = _session(w)
+    token = w.vault.request(_req(s), single_use=True).token
+    w.broker.call(token, tool="tickets", method="GET", path="/tickets")
+    ok, why = _reached(w.broker.call(token, tool="tickets", method="GET", path="/tickets"))
+    return ok, "second use: " + why
+
+
+def a_refresh_token_extraction(w: Wiring) -> tuple[bool, str]:
+    s = _session(w, agent="files-bot")
+    token = w.vault.request(_req(s, agent="files-bot", task="summarize", tool="files",
+                                 scopes=("files:read",))).token
+    seen = [w.broker.call(token, tool="files", method="GET", path="/files").body]
+    for path in ("/oauth/token", "/files/../oauth/token"):  # ask the broker for the upstream grant
+        try:
+            seen.append(w.broker.call(token, tool="files", method="POST", path=path, json={
+                "grant_type": "refresh_token"}).body)
+        except VaultLabError as exc:
+            seen.append(str(exc))
+    seen.extend(w.extra_text)
+    refresh = [w.store.get(t, "oauth:refresh") for t in TENANTS]
+    found = Redactor(refresh, shapes=()).find("\n".join(seen))
+    return bool(found), "refresh token reached the agent" if found else "no refresh token left the vault"
+
+
+def a_secret_in_log(w: Wiring) -> tuple[bool, str]:
+    s = _session(w, agent="billing-bot")
+    token = w.vault.request(_req(s, agent="billing-bot", task="refund", tool="payments",
+                                 scopes=("payments:charge",), ttl=60)).token
+    result = w.broker.call(token, tool="payments", method="POST", path="/charges",
+                           json={"amount": -1, "currency": "eur", "customer": "c-1"})
+    w.log.append("tool_output", tool="payments", reason="debug", detail=result.body[:500])
+    leaks = w.leaks_in("\n".join([*w.log.lines(), *w.extra_text]))
+    return bool(leaks), f"log holds {', '.join(leaks)}" if leaks else "log holds no credential"
+
+
+ATTACKS: tuple[Attack, ...] = (
+    Attack(name="expired-token", node="Short-lived token", goal="use a token an hour after it expired",
+           run=a_expired_token),
+    Attack(name="token-for-another-tool", node="Short-lived token",
+           goal="spend money with a ticket-reading token", run=a_token_for_another_tool),
+    Attack(name="alg-none", node="Short-lived token", goal="an unsigned token that grants payments",
+           run=a_alg_none),
+    Attack(name="hs256-with-public-key", node="Short-lived token",
+           goal="sign with the published public key as an HMAC secret", run=a_hs256_public_key),
+    Attack(name="attacker-signed", node="Short-lived token",
+           goal="a token signed by the attacker's own key", run=a_attacker_signed),
+    Attack(name="tampered-claims", node="Short-lived token",
+           goal="add a write scope to a read token", run=a_tampered_claims),
+    Attack(name="cross-tenant", node="Vault policy", goal="read another tenant's tickets",
+           run=a_cross_tenant),
+    Attack(name="scope-escalation", node="Vault policy", goal="ask for write on a read-only grant",
+           run=a_scope_escalation),
+    Attack(name="wildcard-grant", node="Vault policy",
+           goal="ride a 'temporary' wildcard grant to charge a card", run=a_wildcard_grant),
+    Attack(name="revoked-session", node="Tool call", goal="keep using a revoked session's token",
+           run=a_revoked_session),
+    Attack(name="approval-swapped-payload", node="Vault policy",
+           goal="deploy a different version under an approval", run=a_approval_swapped_payload),
+    Attack(name="secret-in-tool-error", node="Tool call",
+           goal="read the API key echoed in an error", run=a_secret_in_tool_error),
+    Attack(name="forged-acting-user", node="Agent request",
+           goal="act as a user named in model text", run=a_forged_acting_user),
+    Attack(name="single-use-replay", node="Tool call", goal="use a single-use token twice",
+           run=a_single_use_replay),
+    Attack(name="refresh-token-extraction", node="Tool call",
+           goal="get the upstream OAuth refresh token out of the vault", run=a_refresh_token_extraction),
+    Attack(name="secret-in-log", node="Access log", goal="find a credential in the logs",
+           run=a_secret_in_log),
+)
+
+
+def run_attack(attack: Attack, wiring: Wiring) -> Outcome:
+    """Run one attack. A typed refusal means the attack failed; evidence is redacted."""
+    try:
+        succeeded, evidence = attack.run(wiring)
+    except VaultLabError as exc:
+        return Outcome(attack=attack.name, wiring=wiring.name, succeeded=False,
+                       evidence=f"refused: {exc.code}")
+    except Exception as exc:  # noqa: BLE001 - an attack that crashes is reported, not raised
+        return Outcome(attack=attack.name, wiring=wiring.name, succeeded=False, error=True,
+                       evidence=f"could not run: {type(exc).__name__}")
+    leaks = wiring.leaks_in(evidence)
+    if leaks:  # evidence is printed: it must never carry what it found
+        evidence = "evidence withheld: it contained a credential"
+    return Outcome(attack=attack.name, wiring=wiring.name, succeeded=succeeded, evidence=evidence)
+
+
+Builder = Callable[..., Wiring]
+
+
+def run_suite(builders: Mapping[str, Builder] | None = None, *, seed: str = "lab",
+              attacks: Iterable[Attack] = ATTACKS) -> tuple[Outcome, ...]:
+    """Run every attack against a fresh wiring of each kind (one world per kind)."""
+    builders = builders or {"naive": naive_wiring, "hardened": hardened_wiring}
+    outcomes = []
+    for kind, build in builders.items():
+        world = World.start(seed=seed)
+        try:
+            for attack in attacks:
+                wiring = build(seed, world=world)
+                outcomes.append(run_attack(attack, wiring))
+        finally:
+            world.close()
+    return tuple(outcomes)
+
+
+def as_expected(outcomes: Iterable[Outcome]) -> bool:
+    """True when every attack succeeded against "naive" and failed against "hardened"."""
+    outcomes = tuple(outcomes)
+    return bool(outcomes) and all(
+        not o.error and o.succeeded == (o.wiring == "naive") for o in outcomes
+        if o.wiring in ("naive", "hardened"))
+
+
+def table(outcomes: Iterable[Outcome]) -> str:
+    """A plain-text table: one row per attack, one column per wiring."""
+    rows: dict[str, dict[str, Outcome]] = {}
+    for o in outcomes:
+        rows.setdefault(o.attack, {})[o.wiring] = o
+    wirings = sorted({w for r in rows.values() for w in r}, key=lambda w: (w != "naive", w))
+    nodes = {a.name: a.node for a in ATTACKS}
+    lines = [f"{'attack':<26} {'stop at':<18} " + " ".join(f"{w:<40}" for w in wirings)]
+    for name, by in rows.items():
+        cells = []
+        for w in wirings:
+            o = by.get(w)
+            mark = "-" if o is None else ("ERROR" if o.error else "SUCCEEDS" if o.succeeded else "fails")
+            cells.append(f"{mark + ('' if o is None else ': ' + o.evidence):<40.40}")
+        lines.append(f"{name:<26} {nodes.get(name, '?'):<18} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def as_json(outcomes: Iterable[Outcome]) -> str:
+    return json.dumps([{"attack": o.attack, "wiring": o.wiring, "succeeded": o.succeeded,
+                        "error": o.error, "evidence": o.evidence} for o in outcomes], indent=2)
