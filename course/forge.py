@@ -248,6 +248,11 @@ def gullible_verify(token: str, public: PublicKeyLike, *,
 
 # --- the catalogue -----------------------------------------------------------------------
 
+def _other(value: object, first: str, second: str) -> str:
+    """A value that differs from ``value`` (so an edit is always an edit)."""
+    return first if value != first else second
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attack:
     """One forged token, what it tries, and how a correct verifier refuses it.
@@ -276,6 +281,10 @@ def catalogue(
     kid = vault_key.kid
     ttl = int(payload["exp"]) - int(payload["iat"])
 
+    other_tenant = _other(payload.get("tenant"), "globex", "initech")
+    other_tool = _other(payload.get("aud"), "payments", "deploys")
+    other_issuer = _other(payload.get("iss"), "https://staging.vault.lab", "https://vault.evil")
+
     def signed(**changes: Any) -> str:
         return resign(_edit(payload, changes), vault_key)
 
@@ -285,7 +294,7 @@ def catalogue(
           token=tamper(genuine, scope=f"{payload['scope']} tickets:admin"),
           rejects_with=(BadSignatureError,)),
         a(name="tampered-tenant", what="moves the token to another tenant, old signature",
-          token=tamper(genuine, tenant="globex"), rejects_with=(BadSignatureError,)),
+          token=tamper(genuine, tenant=other_tenant), rejects_with=(BadSignatureError,)),
         a(name="extended-expiry", what="pushes exp 30 days out, old signature",
           token=tamper(genuine, exp=int(payload["exp"]) + 30 * 86400),
           rejects_with=(BadSignatureError,)),
@@ -323,12 +332,12 @@ def catalogue(
         a(name="long-lived", what="validly signed, lives 30 days",
           token=signed(exp=int(payload["iat"]) + 30 * 86400), rejects_with=(InvalidClaimError,)),
         a(name="wrong-audience", what="validly signed for another tool",
-          token=signed(aud="payments"), rejects_with=(WrongAudienceError,)),
+          token=signed(aud=other_tool), rejects_with=(WrongAudienceError,)),
         a(name="multi-audience", what="validly signed for this tool AND another",
-          token=signed(aud=[payload["aud"], "payments"]),
+          token=signed(aud=[payload["aud"], other_tool]),
           rejects_with=(InvalidClaimError, WrongAudienceError)),
-        a(name="wrong-issuer", what="validly signed, but by the staging vault's name",
-          token=signed(iss="https://staging.vault.lab"), rejects_with=(WrongIssuerError,)),
+        a(name="wrong-issuer", what="validly signed, but naming another vault as issuer",
+          token=signed(iss=other_issuer), rejects_with=(WrongIssuerError,)),
     ]
     attacks += [
         a(name=f"missing-{claim}", what=f"validly signed without {claim}",

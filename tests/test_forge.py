@@ -180,3 +180,17 @@ def test_the_gullible_verifier_still_refuses_a_plain_tampered_token():
         forge.gullible_verify(_attacks()["tampered-scope"].token, ring.active.public_jwk())
     genuine = forge.resign(payload, ring.active)
     assert forge.gullible_verify(genuine, ring.active.public_jwk()) == payload
+
+
+@pytest.mark.parametrize("field", ["tenant", "aud", "iss"])
+def test_catalogue_edits_always_change_the_value_even_when_it_matches_the_default_target(field):
+    """A payload already for 'globex' / 'payments' / staging still gets a real edit."""
+    clock, ring, attacker, payload = _lab()
+    target = {"tenant": "globex", "aud": "payments", "iss": "https://staging.vault.lab"}[field]
+    payload = {**payload, field: target}
+    verifier = tokens.Verifier(keys=ring, issuer=payload["iss"], audience=payload["aud"],
+                               clock=clock)
+    for attack in forge.catalogue(payload, vault_key=ring.active, attacker_key=attacker,
+                                  now=clock.now()):
+        with pytest.raises(attack.rejects_with[0]):
+            verifier.verify(attack.token)
