@@ -297,6 +297,34 @@ def test_timeline_refuses_what_is_not_an_event_or_an_issue_without_jti():
         plots.timeline_rows([Event(seq=1, time=0, event="issue", tool="x", expires=10)])
 
 
+def test_timeline_reads_the_real_vaults_log():
+    from course.errors import AccessDenied
+    from course.policy import AgentRequest, Grant, GrantPolicy
+    from course.vault import Vault
+
+    clock = ManualClock()
+    log = AccessLog(clock=clock, hmac_key=KEY)
+    grant = Grant(tenant="acme", user="u-ana", agent="agent-1", tool="tickets",
+                  tasks=("triage",), scopes=("tickets:read",), max_ttl=120)
+    vault = Vault.lab(policy=GrantPolicy([grant]), clock=clock, log=log)
+    session = vault.open_session(tenant="acme", user="u-ana", agent="agent-1")
+    ask = {"tenant": "acme", "user": "u-ana", "agent": "agent-1", "session": session.id,
+           "task": "triage"}
+    issued = vault.request(AgentRequest(**ask, tool="tickets", scopes=("tickets:read",), ttl=60))
+    clock.advance(30)
+    with pytest.raises(AccessDenied):
+        vault.request(AgentRequest(**ask, tool="payments", scopes=("payments:write",)))
+    clock.advance(10)
+    vault.revoke_session(session.id, why="drill")
+    (row,) = plots.timeline_rows(log.events())
+    assert (row.tool, row.jti, row.start, row.end, row.expires, row.revoked_at) == (
+        "tickets", issued.claims.jti, 0, 40, 60, 40)
+    assert [(d, n) for d, _, n in plots.decision_counts(log.events())] == [("allow", 1),
+                                                                          ("deny", 1)]
+    fig = plots.token_timeline(log.events())
+    assert issued.token not in " ".join(texts(fig))
+
+
 # ----------------------------------------------------------------------------- exposure
 
 
