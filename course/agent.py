@@ -234,17 +234,18 @@ class ScriptedPlanner:
         injected = self._injected(context)
         return tuple(dict.fromkeys((*injected, *self._task_calls(context))))
 
-    # -- the task's own calls
+    # -- the task's own calls. A first step never claims an injected user: nothing was read
+    # before it, and a later re-plan must produce the very same call (or it would run twice).
     def _task_calls(self, ctx: Context) -> list[PlannedCall]:
         text = ctx.task.strip()
         low = text.lower()
         if m := re.match(r"triage (T-\d+)\b", text, re.I):
             ticket = m.group(1).upper()
             first = PlannedCall(tool="tickets", method="GET", path=f"/tickets/{ticket}",
-                                note=f"read ticket {ticket}", as_user=_forged(ctx.observations))
+                                note=f"read ticket {ticket}")
             seen = _answered(ctx.observations, first)
-            if seen is None:
-                return [first]
+            if seen is None or not _succeeded(ctx.observations[seen - 1]):
+                return [first]  # no ticket to comment on (yet)
             title = _title(ctx.observations[seen - 1])
             comment = (("body", f"Triaged by the support agent: {title}. "
                                 "Queued for the on-call engineer."),)
@@ -254,20 +255,16 @@ class ScriptedPlanner:
             return [first, second]
         if m := re.match(r"refund (ch-\d+)\b", low):
             return [PlannedCall(tool="payments", method="POST", path="/refunds",
-                                json=(("charge", m.group(1)),), note=f"refund {m.group(1)}",
-                                as_user=_forged(ctx.observations))]
+                                json=(("charge", m.group(1)),), note=f"refund {m.group(1)}")]
         if m := re.match(r"deploy (\S+) to (staging|production)\b", low):
             version, env = m.groups()
             return [PlannedCall(tool=f"deploy:{env}", method="POST",
                                 path=f"/environments/{env}/deployments",
-                                json=(("version", version),), note=f"deploy {version} to {env}",
-                                as_user=_forged(ctx.observations))]
+                                json=(("version", version),), note=f"deploy {version} to {env}")]
         if re.match(r"list files\b", low):
-            return [PlannedCall(tool="files", method="GET", path="/files", note="list files",
-                                as_user=_forged(ctx.observations))]
+            return [PlannedCall(tool="files", method="GET", path="/files", note="list files")]
         if re.match(r"list tickets\b", low):
-            return [PlannedCall(tool="tickets", method="GET", path="/tickets", note="list tickets",
-                                as_user=_forged(ctx.observations))]
+            return [PlannedCall(tool="tickets", method="GET", path="/tickets", note="list tickets")]
         return []
 
     # -- what injected text makes it do
@@ -334,6 +331,12 @@ def _answered(observations: tuple[str, ...], call: PlannedCall) -> int | None:
     """1 + index of the observation answering ``call``, or None if it has not been made yet."""
     head = call.label() + " -> "
     return next((i + 1 for i, o in enumerate(observations) if o.startswith(head)), None)
+
+
+def _succeeded(observation: str) -> bool:
+    """The observation's first line ends in a 2xx status."""
+    verdict = observation.partition("\n")[0].rpartition(" -> ")[2]
+    return verdict.isdigit() and 200 <= int(verdict) < 300
 
 
 def _title(observation: str) -> str:
