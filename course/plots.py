@@ -303,12 +303,11 @@ def _lanes(rows: Sequence[TimelineRow]) -> dict[str, list[TimelineRow]]:
 def _draw_token(ax: Axes, row: TimelineRow, y: float, height: float) -> None:
     ax.barh(y, max(row.end - row.start, 0), left=row.start, height=height, color=_TOKEN_FILL,
             edgecolor=FOCUS_STROKE, linewidth=1.0, gid=f"token:{row.jti}")
-    if row.cut_short:
+    if row.cut_short:  # a revocation after expiry changed nothing: then no mark
         assert row.revoked_at is not None
         ax.barh(y, row.expires - row.revoked_at, left=row.revoked_at, height=height,
                 color="white", edgecolor=DENY_COLOR, hatch="///", linewidth=1.0,
                 gid=f"revoked-part:{row.jti}")
-    if row.cut_short:  # a revocation after expiry changed nothing: no mark
         ax.plot([row.revoked_at], [y], marker="|", markersize=18, markeredgewidth=3,
                 color=DENY_COLOR, linestyle="none", gid=f"revoke:{row.jti}")
     ax.text(row.expires, y, f" {row.jti[:16]}", ha="left", va="center",
