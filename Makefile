@@ -28,8 +28,10 @@ sysdeps:
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. $(ROOT_FLAG) notebooks/
 
+# The suite, then nbval over every source notebook (stored outputs must be those of a fresh run).
 test: install
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 --dist loadfile tests
+	$(PY) -m pytest -n 2 --dist loadfile --nbval notebooks
 
 walkthrough: install
 	$(PY) -m course walkthrough

@@ -1,0 +1,144 @@
+"""Every source notebook, generically: in sync with its spec, releasable, and graded for real.
+
+For each assignment under notebooks/: the committed notebook is what its
+spec builds; the student version (real ``nbgrader generate_assignment``)
+holds no solution, no hidden test and no secret, and runs top to bottom
+failing only where the learner has work to do; real ``nbgrader autograde``
+gives the source full marks and the blank release zero; and every planted
+mistake loses the points of the test cells it names. nbval (run by
+``make test`` with ``--nbval``) separately proves the stored outputs are
+those of a fresh run.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.nbgrader_course import (
+    Course,
+    assignments,
+    mistakes,
+    notebook_of,
+    plant,
+    source_notebook,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "authoring"))
+import nbbuild  # noqa: E402
+
+ASSIGNMENTS = assignments()
+SOLUTION = re.compile(r"### (BEGIN|END) SOLUTION")
+HIDDEN = re.compile(r"### (BEGIN|END) HIDDEN TESTS")
+
+
+def _graded_cells(nb: nbformat.NotebookNode) -> dict[str, float]:
+    out = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            out[meta["grade_id"]] = float(meta["points"])
+    return out
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_notebook_is_what_its_spec_builds(assignment: str) -> None:
+    spec = nbbuild.SPECS / f"{assignment}.py"
+    assert spec.exists(), f"{assignment} has no spec in authoring/specs"
+    built = nbbuild.parse_spec(spec.read_text())
+    stored = source_notebook(assignment)
+    assert [(c.id, c.cell_type, c.source) for c in built.cells] == \
+        [(c.id, c.cell_type, c.source) for c in stored.cells], "rebuild with authoring/nbbuild.py"
+    assert notebook_of(assignment) == nbbuild.notebook_path(assignment)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_notebook_anatomy(assignment: str) -> None:
+    nb = source_notebook(assignment)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "```mermaid" in text, "the trust path diagram is missing"
+    assert re.search(r"\*\*Layer: ", text), "the layer badge is missing"
+    graded = _graded_cells(nb)
+    assert len(graded) >= 3, "at least three autograded exercises"
+    manual = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
+              and c.metadata["nbgrader"].get("grade") and c.cell_type == "markdown"]
+    assert manual, "at least one hand-graded written reflection"
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            assert cell.source.lstrip().startswith('"""Check that'), cell.id
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            head = SOLUTION.split(cell.source)[0]
+            assert "def " in head or "class " in head, f"{cell.id}: signature outside the solution"
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stderr" and cell.metadata.get("nbgrader", {}).get("grade"):
+                pytest.fail(f"{cell.id}: a test cell writes to stderr (nbgrader gives it zero)")
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "NBVAL_IGNORE_OUTPUT" in cell.source:
+            lines = cell.source.splitlines()
+            i = next(n for n, ln in enumerate(lines) if "NBVAL_IGNORE_OUTPUT" in ln)
+            assert i + 1 < len(lines) and lines[i + 1].lstrip().startswith("#") and \
+                len(lines[i + 1]) > 15, f"{cell.id}: an ignored output needs a written reason"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_and_autograde_for_real(assignment: str, tmp_path: Path) -> None:
+    course = Course(tmp_path, assignment)
+    released = course.release()
+    text = released.read_text()
+    assert not SOLUTION.search(text), "solution markers leaked into the release"
+    assert not HIDDEN.search(text), "hidden tests leaked into the release"
+    source = source_notebook(assignment)
+    for cell in source.cells:  # no solution body survives in the release
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            body = cell.source.split("### BEGIN SOLUTION", 1)[-1].split("### END SOLUTION")[0]
+            for line in body.strip().splitlines():
+                if len(line.strip()) > 25:
+                    assert line.strip() not in text, f"{cell.id}: solution line in the release"
+        if cell.metadata.get("nbgrader", {}).get("grade") and "### BEGIN HIDDEN TESTS" in cell.source:
+            hidden = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS")[0]
+            for line in hidden.strip().splitlines():
+                if len(line.strip()) > 25:
+                    assert line.strip() not in text, f"{cell.id}: hidden test line in the release"
+    _blank_runs_with_only_unfinished_work(released)
+
+    blank = nbformat.read(released, as_version=4)
+    course.submit("blank", blank)
+    course.submit("source", source)
+    planted = mistakes(assignment)
+    for i, mistake in enumerate(planted):
+        course.submit(f"mistake-{i:02d}", plant(source, mistake))
+    course.autograde()
+
+    graded = _graded_cells(source)
+    full = course.scores("source")
+    for grade_id, points in graded.items():
+        assert full[grade_id] == (points, points), f"source loses points on {grade_id}"
+    zero = course.scores("blank")
+    assert sum(score for grade_id, (score, _) in zero.items() if grade_id in graded) == 0
+    per_exercise = {}
+    for i, mistake in enumerate(planted):
+        got = course.scores(f"mistake-{i:02d}")
+        for grade_id in mistake["loses"]:
+            score, top = got[grade_id]
+            assert score < top, f"planted mistake {mistake['name']!r} keeps full marks on {grade_id}"
+            per_exercise.setdefault(grade_id, 0)
+            per_exercise[grade_id] += 1
+    for grade_id in graded:
+        assert per_exercise.get(grade_id, 0) >= 2, f"{grade_id}: fewer than two planted mistakes"
+
+
+def _blank_runs_with_only_unfinished_work(released: Path) -> None:
+    nb = nbformat.read(released, as_version=4)
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(released.parent)}}).execute()
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                why = f"{output.get('ename')}: {output.get('evalue')}"
+                assert "NotImplementedError" in why, f"{cell.id} fails for another reason: {why}"
