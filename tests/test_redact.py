@@ -454,6 +454,17 @@ def test_stream_lookbehind_sees_across_chunks():
         assert _stream(red, [whole[:i], whole[i:]]) == expected, f"split at {i}"
 
 
+def test_stream_is_exact_even_when_a_shape_forgets_its_lookahead_in_max_length():
+    shape = Shape(name="t", pattern=r"tok[0-9]{2}\b", max_length=5)  # \b reads a 6th char
+    red = Redactor([], shapes=[shape])
+    whole = "xx tok12 tok123 tok45"
+    expected = red.redact(whole)
+    assert expected == "xx [REDACTED:t] tok123 [REDACTED:t]"
+    for i in range(len(whole) + 1):
+        for j in range(i, len(whole) + 1):
+            assert _stream(red, [whole[:i], whole[i:j], whole[j:]]) == expected, (i, j)
+
+
 def test_stream_with_default_shapes_catches_a_bearer_header_split_anywhere():
     red = _redactor()
     pad = "x" * red.max_match_length
@@ -506,6 +517,48 @@ def test_fuzz_stream_equals_whole_text_redaction(value, before, after, cuts, dat
     chunks = [whole[a:b] for a, b in zip([0, *points], [*points, len(whole)], strict=True)]
     assert "".join(chunks) == whole
     assert _stream(red, chunks) == red.redact(whole)
+
+
+# Small bounded shapes with lookbehinds and lookaheads, so a stream's window is short and
+# fuzzing reaches the places where a shape's left or right context falls in another chunk.
+SMALL_SHAPES = (
+    Shape(name="aws", pattern=r"A[KS]IA(?<![A-Z0-9]A[KS]IA)[A-Z0-9]{4}(?![A-Z0-9])", max_length=9),
+    Shape(name="bearer", pattern=r"(?i:(?<=bearer ))[A-Za-z0-9]{6,12}={0,2}", max_length=14),
+    Shape(name="pem", pattern=r"-BEGIN-(?:[\s\S]{0,12}?-END-|[A-Z0-9\s]{0,12})", max_length=24),
+)
+FRAGMENTS = st.sampled_from(
+    ["AKIA", "ASIA", "A", "Z", "0", "7", "Bearer ", "bearer ", "b", " ", "=", "-BEGIN-", "-END-",
+     "\n", "x", "é", "%2F", "%2f"]
+)
+
+
+@FUZZ
+@given(value=st.text(string.ascii_letters + string.digits + "/+%", min_size=8, max_size=16),
+       pieces=st.lists(FRAGMENTS, max_size=30), where=st.integers(0, 30),
+       cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8))
+def test_fuzz_stream_equals_whole_text_with_shapes_at_chunk_edges(value, pieces, where, cuts):
+    red = Redactor([Secret(value, name="s")], shapes=SMALL_SHAPES)
+    pieces.insert(min(where, len(pieces)), value)
+    whole = "".join(pieces)
+    points = sorted({min(c, len(whole)) for c in cuts})
+    chunks = [whole[a:b] for a, b in zip([0, *points], [*points, len(whole)], strict=True)]
+    assert _stream(red, chunks) == red.redact(whole)
+
+
+@FUZZ
+@given(value=PRINTABLE, pieces=st.lists(FRAGMENTS | PRINTABLE, max_size=12), data=st.data())
+def test_fuzz_find_describes_exactly_what_redact_replaces(value, pieces, data):
+    red = Redactor([Secret(value, name="s")])
+    _form, text = data.draw(st.sampled_from(encoded_forms(value)), label="form")
+    pieces.insert(data.draw(st.integers(0, len(pieces)), label="where"), text)
+    whole = "".join(pieces)
+    rebuilt, pos = [], 0
+    for finding in red.find(whole):
+        assert pos <= finding.start < finding.end
+        rebuilt += [whole[pos : finding.start], marker(finding.name)]
+        pos = finding.end
+    assert "".join(rebuilt) + whole[pos:] == red.redact(whole)
+    assert red.contains(whole) == bool(red.find(whole))
 
 
 @FUZZ
