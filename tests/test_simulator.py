@@ -1,0 +1,164 @@
+"""The layered simulator: every trick stopped at its hop when hardened, through when naive."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from course import TRUST_PATH, simulator
+from course.world import World
+
+# Where the hardened wiring must refuse each trick, and with which code (the known answers).
+EXPECTED_STOP = {
+    "forged-acting-user": ("Agent request", "session_mismatch"),
+    "other-tenant": ("Agent request", "session_mismatch"),
+    "injected-instruction": ("Vault policy", "no_grant"),
+    "wildcard-grant": ("Vault policy", "configuration"),
+    "expired-token": ("Short-lived token", "expired"),
+    "token-for-another-tool": ("Short-lived token", "wrong_audience"),
+    "tampered-claims": ("Short-lived token", "bad_signature"),
+    "revoked-session": ("Short-lived token", "revoked"),
+    "scope-escalation": ("Tool call", "scope_missing"),
+    "secret-in-log": ("Access log", "redacted"),
+}
+
+
+@pytest.fixture(scope="module")
+def walks() -> dict[tuple[str | None, str], simulator.Walk]:
+    return {(t, w): simulator.walk(t, wiring=w)
+            for w in simulator.WIRINGS for t in (None, *simulator.TRICKS)}
+
+
+def credential_values() -> list[str]:
+    world = World(seed="lab", clock=None)  # not started: credentials derive from the seed alone
+    return [world.credential(t, n).reveal() for t in world.tenants
+            for n in ("tickets", "payments", "deploy:staging", "deploy:production",
+                      "deploy:admin", "oauth:refresh", "oauth:client_secret")]
+
+
+def test_every_trick_has_a_known_answer() -> None:
+    assert set(EXPECTED_STOP) == set(simulator.TRICKS)
+
+
+@pytest.mark.parametrize("trick", sorted(EXPECTED_STOP))
+def test_hardened_wiring_stops_each_trick_at_its_hop(walks, trick: str) -> None:
+    node, code = EXPECTED_STOP[trick]
+    w = walks[(trick, "hardened")]
+    assert simulator.stopping_node(w) == node
+    assert w.hop(node).code == code
+    assert w.hop(node).reached and not w.hop(node).passed
+    before = TRUST_PATH[:TRUST_PATH.index(node)]
+    assert all(w.hop(n).passed for n in before), "every hop before the stop let it through"
+
+
+@pytest.mark.parametrize("trick", sorted(EXPECTED_STOP))
+def test_naive_wiring_lets_each_trick_through(walks, trick: str) -> None:
+    w = walks[(trick, "naive")]
+    assert simulator.stopping_node(w) is None
+    assert all(h.reached and h.passed for h in w.hops)
+
+
+@pytest.mark.parametrize("wiring", simulator.WIRINGS)
+def test_honest_request_passes_every_hop(walks, wiring: str) -> None:
+    w = walks[(None, wiring)]
+    assert [h.node for h in w.hops] == list(TRUST_PATH)
+    assert all(h.passed and h.reached for h in w.hops)
+    assert "200" in w.hop("Tool call").detail
+
+
+def test_hops_after_a_stop_are_not_reached_but_the_log_records_the_refusal(walks) -> None:
+    w = walks[("expired-token", "hardened")]
+    assert not w.hop("Tool call").reached and not w.hop("Tool call").passed
+    log = w.hop("Access log")
+    assert log.reached and not log.passed and "refusal" in log.detail
+    assert any("deny expired" in line for line in w.hop("Short-lived token").log)
+    assert simulator.checked_nodes(w) == ("Agent request", "Vault policy", "Short-lived token",
+                                          "Access log")
+
+
+def test_naive_wiring_trusts_other_parties_than_the_hardened_one(walks) -> None:
+    hard, naive = walks[(None, "hardened")], walks[(None, "naive")]
+    for a, b in zip(hard.hops, naive.hops, strict=True):
+        assert a.actor != b.actor and a.fact_checked != b.fact_checked
+
+
+def test_naive_log_admits_the_secret_and_hardened_log_redacts_it(walks) -> None:
+    assert "in the clear" in walks[("secret-in-log", "naive")].hop("Access log").detail
+    assert "redacted" in walks[("secret-in-log", "hardened")].hop("Access log").detail
+
+
+def test_each_lens_gives_a_different_narration(walks) -> None:
+    for w in walks.values():
+        texts = {lens: simulator.describe(w, lens) for lens in simulator.LENSES}
+        assert len(set(texts.values())) == len(simulator.LENSES)
+        for lens, text in texts.items():
+            assert text.startswith(f"[{simulator.LENSES[lens]}]")
+            assert all(node in text for node in TRUST_PATH)
+
+
+def test_lenses_speak_their_layer(walks) -> None:
+    w = walks[("expired-token", "hardened")]
+    assert "what proof" in simulator.describe(w, "school")
+    assert "Ed25519" in simulator.describe(w, "university")
+    assert "revoke:" in simulator.describe(w, "engineer")
+    assert "stopped at Short-lived token" in simulator.describe(w, "reviewer")
+    naive = simulator.describe(walks[("expired-token", "naive")], "reviewer")
+    assert "stale assumption" in naive and "got through" in naive
+
+
+def test_walks_are_deterministic() -> None:
+    for trick in ("injected-instruction", "revoked-session"):
+        assert simulator.walk(trick) == simulator.walk(trick)
+        assert simulator.simulate(trick, "engineer", wiring="naive") == \
+            simulator.simulate(trick, "engineer", wiring="naive")
+
+
+def test_no_secret_token_port_or_url_in_any_output(walks) -> None:
+    secrets = credential_values()
+    assert len(secrets) == 14 and all(len(s) > 16 for s in secrets)
+    for w in walks.values():
+        text = repr(w) + "\n".join(simulator.describe(w, lens) for lens in simulator.LENSES)
+        assert not any(s in text for s in secrets)
+        assert not any(s[len(s) // 2:] in text for s in secrets)
+        assert not re.search(r"eyJ[\w-]{8,}", text), "a JWT fragment in the output"
+        assert "127.0.0.1" not in text and "http://" not in text
+        assert not re.search(r":\d{4,5}\b", text), "a port in the output"
+
+
+def test_walk_is_frozen_and_holds_tuples(walks) -> None:
+    w = walks[(None, "hardened")]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        w.trick = "x"  # type: ignore[misc]
+    assert isinstance(w.hops, tuple) and all(isinstance(h.log, tuple) for h in w.hops)
+    with pytest.raises(KeyError):
+        w.hop("Front door")
+
+
+def test_unknown_trick_wiring_or_lens_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown trick"):
+        simulator.walk("telepathy")
+    with pytest.raises(ValueError, match="unknown wiring"):
+        simulator.walk(None, wiring="medium")
+    with pytest.raises(ValueError, match="unknown lens"):
+        simulator.describe(simulator.Walk(trick=None, wiring="hardened", goal="", hops=()), "poet")
+
+
+def test_four_questions_for_names_the_downstream_nodes(walks) -> None:
+    hop = walks[(None, "hardened")].hop("Vault policy")
+    q = simulator.four_questions_for(hop)
+    assert tuple(q) == simulator.QUESTIONS
+    assert q["where is the check"] == "Vault policy"
+    assert q["what if it is fooled"] == ("Short-lived token", "Tool call", "Access log")
+    assert simulator.four_questions_for(walks[(None, "hardened")].hop("Access log"))[
+        "what if it is fooled"] == ()
+
+
+def test_widget_builds_and_rerenders_on_toggle() -> None:
+    ui = simulator.widget()
+    lens, trick, wiring, out = ui.children
+    trick.value = "expired-token"
+    lens.value = "engineer"
+    wiring.value = "naive"
+    assert "Engineer on call" in out.value and "got through" in out.value
