@@ -31,7 +31,7 @@ import hashlib
 import json as _json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
@@ -100,6 +100,12 @@ class Context:
         """The whole context as one string (what a leak detector scans)."""
         return "\n".join((self.system_prompt, self.task, *self.memory, *self.observations))
 
+    def __repr__(self) -> str:
+        # The naive agent's prompt holds raw keys: a repr shows sizes, never the text.
+        return (f"Context(task={self.task!r}, system_prompt=<{len(self.system_prompt)} chars>, "
+                f"memory=<{len(self.memory)} items>, "
+                f"observations=<{len(self.observations)} items>)")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlannedCall:
@@ -125,6 +131,12 @@ class PlannedCall:
     def label(self) -> str:
         """``tool METHOD path``: how observations and reports name this call (no host, no port)."""
         return f"{self.tool} {self.method} {self.path}"
+
+    def __repr__(self) -> str:
+        # Body values may be loot (an exfiltration's credentials): the repr names keys only.
+        keys = [k for k, _ in self.json] if self.json is not None else None
+        return (f"PlannedCall(tool={self.tool!r}, method={self.method!r}, path={self.path!r}, "
+                f"json_keys={keys!r}, as_user={self.as_user!r}, note={self.note!r})")
 
 
 class Planner(Protocol):
@@ -186,6 +198,12 @@ class RunReport:
         made = [f"{c.tool} {c.method} {c.path} -> {c.status}" for c in self.calls]
         refused = [f"{c.tool} {c.method} {c.path} -> refused: {c.code}" for c in self.refused]
         return (f"{self.agent}: {self.task}", *made, *refused)
+
+    def __repr__(self) -> str:
+        # Observations are raw service output for the naive agent (a tool error can echo a key).
+        return (f"RunReport(agent={self.agent!r}, task={self.task!r}, calls={len(self.calls)}, "
+                f"refused={self.codes()!r}, observations=<{len(self.observations)} items>, "
+                f"redacted={self.redacted})")
 
 
 # ---------------------------------------------------------------- the scripted model
@@ -407,6 +425,10 @@ class UnsafeNaiveAgent(_Loop):
     environment), it has a raw HTTP tool that reaches any URL, and it writes
     its prompts and raw tool traffic, headers included, to :attr:`trace`, as
     naive frameworks do. Never copy this wiring; it exists to be attacked.
+
+    For ``list files`` it trades the world's refresh token itself, which
+    rotates it: a Lab's broker then holds a dead refresh token for that tenant.
+    Run the two wirings' files tasks in separate worlds.
     """
 
     redacted = False
@@ -725,7 +747,6 @@ class Lab:
     refresh: Any  # RefreshKeeper
     clock: Clock
     log: Any  # AccessLog
-    _sessions: dict[str, Session] = field(default_factory=dict)
 
     def open_session(self, *, user: str = "alice", agent: str = "helpdesk-bot",
                      tenant: str = "acme") -> Session:

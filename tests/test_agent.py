@@ -346,3 +346,33 @@ def test_standard_grants_are_exact_and_gate_money_and_production() -> None:
 def test_naive_agent_is_built_from_a_world(lab: Lab) -> None:
     agent = UnsafeNaiveAgent(lab.world, "globex")
     assert lab.world.credential("globex", "tickets").reveal() in agent.system_prompt
+
+
+def test_a_tool_error_echoing_the_key_reaches_the_naive_context_raw(lab: Lab) -> None:
+    agent = lab.naive_agent()
+    agent.run("refund ch-0001")
+    report = agent.run("refund ch-0001")  # already refunded: payments' 400 echoes the key
+    key = lab.world.credential("acme", "payments").reveal()
+    assert [c.status for c in report.calls] == [400]
+    assert key in report.observations[0]
+    assert key not in repr(report)  # a repr never shows it, even here
+
+
+def test_the_broker_redacts_a_tool_error_echoing_the_key(lab: Lab) -> None:
+    agent = lab.brokered_agent(user="bob")  # bob may refund without approval
+    assert agent.run("refund ch-0001").ok
+    report = agent.run("refund ch-0001")
+    assert [c.status for c in report.calls] == [400]
+    assert "[REDACTED:payments]" in report.observations[0]
+    assert not leak_detector(lab).contains("\n".join([*report.observations, *agent.trace]))
+
+
+def test_reprs_of_context_plan_and_report_never_show_a_key(lab: Lab) -> None:
+    agent = lab.naive_agent()
+    report = agent.run("triage T-1003")
+    ctx = Context(system_prompt=agent.system_prompt, task="triage T-1003",
+                  memory=tuple(agent.memory), observations=report.observations)
+    plan = ScriptedPlanner().plan(ctx)
+    assert any(c.tool == RAW_HTTP for c in plan)
+    detector = leak_detector(lab)
+    assert not detector.contains(repr(ctx) + repr(plan) + repr(report))
