@@ -1,0 +1,110 @@
+"""End to end on a tmp course: release refuses leaks; grade scores a small class into
+nbgrader's gradebook (blank 0, honest full marks, a planted mistake loses its exercise),
+and a rerun resumes without regrading."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "autograde"))
+from helpers import (  # noqa: E402
+    ASSIGNMENT,
+    FIXTURE,
+    empty_gradebook,
+    make_course,
+    release_nb,
+    solved,
+    submit,
+)
+
+from autograde.config import Course  # noqa: E402
+from autograde.grade import grade, load_results  # noqa: E402
+from autograde.release import ReleaseRefused, leaks, release  # noqa: E402
+
+AUTOGRADED_POINTS = 7.0  # three exercises; the 1-point reflection is graded by hand
+
+
+def test_release_strips_solutions_and_hidden_tests(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    text = (course.release_dir / ASSIGNMENT / FIXTURE.name).read_text()
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "sorted(set(requested) & set(allowed))" not in text
+    assert 'mask("abc")' not in text  # a hidden test input
+    assert "raise NotImplementedError()" in text
+    assert not (tmp_path / ".release-staging").exists()
+
+
+def _course_with(tmp_path: Path, edit) -> Course:
+    nb = nbformat.read(FIXTURE, 4)
+    edit(nb)
+    (tmp_path / "notebooks" / ASSIGNMENT).mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "notebooks" / ASSIGNMENT / FIXTURE.name)
+    course = Course(root=tmp_path)
+    empty_gradebook(course)
+    return course
+
+
+def test_release_refuses_a_planted_secret(tmp_path: Path) -> None:
+    def plant(nb):
+        nb.cells[0].source += "\n\nThe key is sk_live_0123456789abcdef0123"
+
+    course = _course_with(tmp_path, plant)
+    with pytest.raises(ReleaseRefused) as info:
+        release(course)
+    assert any("planted secret" in f for f in info.value.findings)
+    assert "sk_live_0123" not in str(info.value)  # the refusal does not repeat the secret
+    assert not (course.release_dir / ASSIGNMENT).exists()
+
+
+def test_release_refuses_a_solution_copied_outside_its_region(tmp_path: Path) -> None:
+    def copy_solution(nb):
+        nb.cells[0].source += "\n\n    return sorted(set(requested) & set(allowed))"
+
+    course = _course_with(tmp_path, copy_solution)
+    with pytest.raises(ReleaseRefused) as info:
+        release(course)
+    assert any("line of the solution" in f for f in info.value.findings)
+    assert not (course.release_dir / ASSIGNMENT).exists()
+
+
+def test_leaks_flags_a_delimiter_left_in_the_student_version() -> None:
+    src = nbformat.read(FIXTURE, 4)
+    student = nbformat.read(FIXTURE, 4)
+    assert any("BEGIN SOLUTION" in f for f in leaks(student, src))
+
+
+@pytest.mark.slow
+def test_a_small_class_is_graded_into_the_gradebook_and_resumes(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    submit(course, "blank", release_nb(course))
+    submit(course, "honest", solved(course))
+    submit(course, "mistake", solved(course, is_expired=(
+        "def is_expired(exp: int, now: int, leeway: int = 0) -> bool:\n"
+        "    return now >= exp + leeway  # off by one at the boundary\n")))
+    results = {r.student: r for r in grade(course, workers=2)}
+
+    assert results["blank"].score == 0.0
+    assert results["honest"].score == AUTOGRADED_POINTS
+    assert results["mistake"].score == AUTOGRADED_POINTS - 2.0
+    lost = [e for e in results["mistake"].exercises if e.score < e.max_score]
+    assert [e.grade_id for e in lost] == ["test_is_expired"]
+    assert lost[0].outside == "failed" and lost[0].kernel == "failed"
+    assert results["honest"].needs_human == ()
+    assert results["honest"].confined
+
+    with Gradebook(course.db_url, course.course_id) as gb:
+        scores = {s.student_id: s.score for s in gb.assignment_submissions(ASSIGNMENT)}
+    assert scores == {"blank": 0.0, "honest": AUTOGRADED_POINTS, "mistake": AUTOGRADED_POINTS - 2}
+    for student in ("blank", "honest", "mistake"):
+        assert (course.autograded_dir / student / ASSIGNMENT / FIXTURE.name).exists()
+
+    ledger = course.autograded_dir / "honest" / ASSIGNMENT / "ps1.autograde.json"
+    before = ledger.stat().st_mtime_ns
+    again = grade(course, workers=2)
+    assert ledger.stat().st_mtime_ns == before  # resumed: nothing regraded
+    assert {r.student: r.score for r in again} == {k: v.score for k, v in results.items()}
+    assert len(load_results(course)) == 3
