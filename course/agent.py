@@ -400,7 +400,7 @@ class _Loop:
         observations: tuple[str, ...] = ()
         for _ in range(MAX_ROUNDS):
             plan = self.planner.plan(self._context(task, observations))
-            new = [c for c in plan if c not in done]
+            new = [c for c in dict.fromkeys(plan) if c not in done]
             if not new:
                 break
             for call in new:

@@ -593,8 +593,9 @@ def spawn_service(seed: str = "lab", *, clock: str = "manual",
         info = None
     if not isinstance(info, dict) or "url" not in info:
         proc.kill()
-        proc.wait()
-        raise ConfigurationError("the service child did not start (no startup line)")
+        code = proc.wait()
+        raise ConfigurationError(f"the service child did not start (no startup line; exit {code}); "
+                                 "run `python -m course.service` to see why")
     return ServiceProcess(process=proc, url=info["url"], world=dict(info["world"]),
                           clock=info["clock"], _admin_key=admin_key)
 
