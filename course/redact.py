@@ -290,11 +290,40 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class _Alt:
-    """One alternative of the combined regex (internal; holds an encoded form)."""
+    """What one alternative of the combined regex stands for (names only, no value)."""
 
     name: str
     form: str
     marker: str
+
+
+def _literal_alternatives(secrets: list[Secret]) -> list[tuple[str, _Alt, str, str]]:
+    """``(regex source, alt, lookup kind, lookup key)`` for every form, longest first.
+
+    Lookup kinds: ``exact`` (the matched text itself), ``hex`` (lower-cased) and
+    ``url`` (percent-escapes upper-cased), matching how each alternative is
+    compiled. Ties in length go to the earlier secret (by name), then the
+    earlier form; a key already taken is not added twice.
+    """
+    ranked = []
+    taken: set[tuple[str, str]] = set()
+    for si, secret in enumerate(secrets):
+        for fi, (form, text) in enumerate(encoded_forms(secret.reveal())):
+            if form == "hex-upper":
+                continue  # the hex alternative is case-insensitive
+            if form in _HEX_FORMS:
+                kind, key, source = "hex", text, _ci_hex_pattern(text)
+            elif form in _URL_FORMS and "%" in text:
+                kind, key, source = "url", _normalize_url(text), _ci_url_pattern(text)
+            else:
+                kind, key, source = "exact", text, re.escape(text)
+            if (kind, key) in taken:
+                continue
+            taken.add((kind, key))
+            alt = _Alt(secret.name, form, marker(secret.name))
+            ranked.append(((-len(text), si, fi), (source, alt, kind, key)))
+    ranked.sort(key=lambda item: item[0])
+    return [entry for _, entry in ranked]
 
 
 def _ci_hex_pattern(text: str) -> str:
@@ -371,43 +400,19 @@ class Redactor:
         shape_list = list(shapes)
         compiled_shapes = [_validate_shape(s) for s in shape_list]
 
-        literal: list[tuple[tuple[int, int, int], str, _Alt, str]] = []
-        keys: set[tuple[str, str]] = set()
-        for si, secret in enumerate(secret_list):
-            for fi, (form, text) in enumerate(encoded_forms(secret.reveal())):
-                if form == "hex-upper":
-                    continue  # the hex alternative is case-insensitive
-                # Only forms with percent-escapes need the case-insensitive url lookup.
-                kind = (
-                    "hex" if form in _HEX_FORMS
-                    else "url" if form in _URL_FORMS and "%" in text
-                    else "exact"
-                )
-                key = (kind, _normalize_url(text) if kind == "url" else text)
-                if key in keys:
-                    continue
-                keys.add(key)
-                source = (
-                    _ci_hex_pattern(text) if kind == "hex"
-                    else _ci_url_pattern(text) if kind == "url"
-                    else re.escape(text)
-                )
-                alt = _Alt(secret.name, form, marker(secret.name))
-                literal.append(((-len(text), si, fi), source, alt, kind + "\0" + key[1]))
-        literal.sort(key=lambda item: item[0])
-
         self._alts: list[_Alt] = []
         self._exact: dict[str, int] = {}
         self._hex: dict[str, int] = {}
         self._url: dict[str, int] = {}
+        lookups = {"exact": self._exact, "hex": self._hex, "url": self._url}
         sources = []
         max_len = 0
-        for (neg_len, _, _), source, alt, tagged in literal:
-            kind, text = tagged.split("\0", 1)
-            {"exact": self._exact, "hex": self._hex, "url": self._url}[kind][text] = len(self._alts)
+        for source, alt, kind, key in _literal_alternatives(secret_list):
+            lookups[kind][key] = len(self._alts)
             self._alts.append(alt)
             sources.append(source)
-            max_len = max(max_len, -neg_len)
+            # Every literal alternative matches exactly as many characters as its key has.
+            max_len = max(max_len, len(key))
         self._shapes: list[tuple[re.Pattern[str], _Alt]] = []
         for shape, compiled in zip(shape_list, compiled_shapes, strict=True):
             self._shapes.append((compiled, _Alt(shape.name, "shape", marker(shape.name))))
