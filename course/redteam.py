@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import forge
+from .agent import BrokeredAgent, UnsafeNaiveAgent, standard_grants
 from .audit import AccessLog
 from .broker import Broker, ToolResult
 from .clock import ManualClock
 from .errors import VaultLabError
 from .keys import KeyRing
-from .policy import AgentRequest, Grant, GrantPolicy, Policy
+from .policy import AgentRequest, GrantPolicy, Policy
 from .redact import Redactor
 from .refresh import RefreshKeeper
 from .secretstore import Secret, SecretStore
@@ -38,7 +39,8 @@ class Wiring:
 
     ``make_vault(policy)`` builds a vault sharing this wiring's keys, clock
     and log, so an attack can load its own (hostile) configuration;
-    ``load_policy(config)`` is how this wiring reads grant configuration.
+    ``load_policy(config)`` is how this wiring reads grant configuration;
+    ``agent_for(user, agent)`` is the agent this wiring gives a task to.
     """
 
     name: str
@@ -50,9 +52,7 @@ class Wiring:
     log: AccessLog
     load_policy: Callable[[list[dict[str, Any]]], Policy]
     make_vault: Callable[[Policy], Vault]
-    make_broker: Callable[[Vault], Broker]
-    agent_for: Callable[[Wiring], Any] | None = None
-    extra_text: list[str] = field(default_factory=list)  # traces an attack wants inspected
+    agent_for: Callable[[str, str], Any]  # (user, agent name) -> an agent with .run(task)
 
     def credentials(self) -> tuple[Secret, ...]:
         """Every real credential in this world (for leak checks; never printed)."""
@@ -70,22 +70,6 @@ class Wiring:
         found = Redactor(self.credentials(), shapes=()).find(text)
         return tuple(sorted({f"{f.name} ({f.form})" for f in found}))
 
-
-STANDARD_GRANTS: tuple[dict[str, Any], ...] = (
-    {"tenant": "acme", "user": "alice", "agent": "helpdesk-bot", "tool": "tickets",
-     "tasks": ["triage"], "scopes": ["tickets:read", "tickets:write"], "max_ttl": 300},
-    {"tenant": "acme", "user": "alice", "agent": "reporting-bot", "tool": "tickets",
-     "tasks": ["report"], "scopes": ["tickets:read"], "max_ttl": 300},
-    {"tenant": "acme", "user": "alice", "agent": "billing-bot", "tool": "payments",
-     "tasks": ["refund"], "scopes": ["payments:read", "payments:charge", "payments:refund"],
-     "max_ttl": 120},
-    {"tenant": "acme", "user": "alice", "agent": "deploy-bot", "tool": "deploy:staging",
-     "tasks": ["release"], "scopes": ["deploy:read", "deploy:write"], "max_ttl": 300},
-    {"tenant": "acme", "user": "alice", "agent": "deploy-bot", "tool": "deploy:production",
-     "tasks": ["release"], "scopes": ["deploy:write"], "max_ttl": 120, "needs_approval": True},
-    {"tenant": "acme", "user": "alice", "agent": "files-bot", "tool": "files",
-     "tasks": ["summarize"], "scopes": ["files:read"], "max_ttl": 300},
-)
 
 # The naive configuration: what the same team wrote before hardening ("just let the bots work").
 NAIVE_GRANTS: tuple[dict[str, Any], ...] = (
@@ -113,11 +97,18 @@ def _assemble(name: str, *, seed: str, hardened: bool, world: World | None = Non
                                                          token_url=world.url("oauth") + "/oauth/token"))
 
     load = GrantPolicy.from_config if hardened else UnsafeWildcardPolicy
-    policy = load(list(STANDARD_GRANTS if hardened else NAIVE_GRANTS))
+    policy = GrantPolicy(standard_grants()) if hardened else load(list(NAIVE_GRANTS))
     vault = make_vault(policy)
-    return Wiring(name=name, world=world, clock=clock, store=store, vault=vault,
-                  broker=make_broker(vault), log=log, load_policy=load, make_vault=make_vault,
-                  make_broker=make_broker)
+    broker = make_broker(vault)
+
+    def agent_for(user: str, agent: str) -> Any:
+        if not hardened:
+            return UnsafeNaiveAgent(world, "acme", name=agent)
+        session = vault.open_session(tenant="acme", user=user, agent=agent)
+        return BrokeredAgent(vault=vault, broker=broker, session=session)
+
+    return Wiring(name=name, world=world, clock=clock, store=store, vault=vault, broker=broker,
+                  log=log, load_policy=load, make_vault=make_vault, agent_for=agent_for)
 
 
 class _LazyRedactor:
@@ -224,8 +215,7 @@ def a_attacker_signed(w: Wiring) -> tuple[bool, str]:
 
 
 def a_tampered_claims(w: Wiring) -> tuple[bool, str]:
-    s = _session(w, agent="reporting-bot")
-    token = w.vault.request(_req(s, agent="reporting-bot", task="report")).token
+    token = w.vault.request(_req(_session(w))).token  # a read-only token
     forged = forge.tamper(token, scope="tickets:read tickets:write")
     return _reached(w.broker.call(forged, tool="tickets", method="POST", path="/tickets",
                                   json={"title": "tampered", "body": "written with a forged scope"}))
@@ -239,12 +229,16 @@ def a_cross_tenant(w: Wiring) -> tuple[bool, str]:
     return ok and "globex" in result.body.lower(), why + " with another tenant's tickets" * ok
 
 
+def _bob_payments(w: Wiring, scopes: tuple[str, ...]) -> str:
+    """A payments token for bob (finance lead, standing refund authority)."""
+    s = _session(w, user="bob")
+    return w.vault.request(_req(s, user="bob", task="refund", tool="payments", scopes=scopes,
+                                ttl=60)).token
+
+
 def a_scope_escalation(w: Wiring) -> tuple[bool, str]:
-    s = _session(w, agent="reporting-bot")
-    token = w.vault.request(_req(s, agent="reporting-bot", task="report",
-                                 scopes=("tickets:read", "tickets:write"))).token
-    return _reached(w.broker.call(token, tool="tickets", method="POST", path="/tickets",
-                                  json={"title": "escalated", "body": "write with a read grant"}))
+    token = _bob_payments(w, ("payments:refund", "payments:charge"))  # refund grant, asks charge too
+    return _charge_with(w, token)
 
 
 def a_wildcard_grant(w: Wiring) -> tuple[bool, str]:
@@ -266,10 +260,10 @@ def a_revoked_session(w: Wiring) -> tuple[bool, str]:
 
 def a_approval_swapped_payload(w: Wiring) -> tuple[bool, str]:
     s = _session(w, agent="deploy-bot")
-    approved = _req(s, agent="deploy-bot", task="release", tool="deploy:production",
+    approved = _req(s, agent="deploy-bot", task="deploy", tool="deploy:production",
                     scopes=("deploy:write",), ttl=120, intent=(("version", "1.4.2"),))
     approval = w.vault.approve(approved, approver="carol")
-    swapped = _req(s, agent="deploy-bot", task="release", tool="deploy:production",
+    swapped = _req(s, agent="deploy-bot", task="deploy", tool="deploy:production",
                    scopes=("deploy:write",), ttl=120, intent=(("version", "6.6.6-evil"),))
     try:  # path 1: present the approval with a different request
         token = w.vault.request(swapped, approval=approval).token
@@ -283,11 +277,8 @@ def a_approval_swapped_payload(w: Wiring) -> tuple[bool, str]:
 
 
 def a_secret_in_tool_error(w: Wiring) -> tuple[bool, str]:
-    s = _session(w, agent="billing-bot")
-    token = w.vault.request(_req(s, agent="billing-bot", task="refund", tool="payments",
-                                 scopes=("payments:charge",), ttl=60)).token
-    result = w.broker.call(token, tool="payments", method="POST", path="/charges",
-                           json={"amount": 0, "currency": "eur", "customer": "c-1"})
+    token = _bob_payments(w, ("payments:refund",))
+    result = w.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
     leaks = w.leaks_in(result.body)
     return bool(leaks), f"error body leaked {', '.join(leaks)}" if leaks else "error body redacted"
 
@@ -308,35 +299,43 @@ def a_single_use_replay(w: Wiring) -> tuple[bool, str]:
     return ok, "second use: " + why
 
 
+def a_exfiltration(w: Wiring) -> tuple[bool, str]:
+    w.world.reset_records()
+    w.agent_for("alice", "helpdesk-bot").run("triage T-1003")  # T-1003 carries the injection
+    hits = w.world.collector_hits()
+    leaks = w.leaks_in("\n".join(h.body.decode("utf-8", "replace") for h in hits))
+    return bool(leaks), (f"the collector received {', '.join(leaks)}" if leaks
+                         else f"the collector received {len(hits)} request(s), no credential")
+
+
+def _agent_side_text(agent: Any, observations: tuple[str, ...]) -> str:
+    return "\n".join([agent.system_prompt, *agent.memory, *agent.trace, *observations])
+
+
 def a_refresh_token_extraction(w: Wiring) -> tuple[bool, str]:
-    s = _session(w, agent="files-bot")
-    token = w.vault.request(_req(s, agent="files-bot", task="summarize", tool="files",
-                                 scopes=("files:read",))).token
-    seen = [w.broker.call(token, tool="files", method="GET", path="/files").body]
-    for path in ("/oauth/token", "/files/../oauth/token"):  # ask the broker for the upstream grant
-        try:
-            seen.append(w.broker.call(token, tool="files", method="POST", path=path, json={
-                "grant_type": "refresh_token"}).body)
-        except VaultLabError as exc:
-            seen.append(str(exc))
-    seen.extend(w.extra_text)
-    refresh = [w.store.get(t, "oauth:refresh") for t in TENANTS]
-    found = Redactor(refresh, shapes=()).find("\n".join(seen))
-    return bool(found), "refresh token reached the agent" if found else "no refresh token left the vault"
+    initial = [w.world.credential(t, "oauth:refresh") for t in TENANTS]
+    agent = w.agent_for("alice", "helpdesk-bot")
+    report = agent.run("list files")  # the files tool is backed by the upstream OAuth grant
+    current = [w.store.get(t, "oauth:refresh") for t in TENANTS]
+    found = Redactor([*initial, *current], shapes=()).find(_agent_side_text(agent, report.observations))
+    return bool(found), ("a refresh token sits in the agent's context" if found
+                         else "no refresh token reached the agent side")
 
 
 def a_secret_in_log(w: Wiring) -> tuple[bool, str]:
-    s = _session(w, agent="billing-bot")
-    token = w.vault.request(_req(s, agent="billing-bot", task="refund", tool="payments",
-                                 scopes=("payments:charge",), ttl=60)).token
-    result = w.broker.call(token, tool="payments", method="POST", path="/charges",
-                           json={"amount": -1, "currency": "eur", "customer": "c-1"})
+    token = _bob_payments(w, ("payments:refund",))
+    result = w.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
     w.log.append("tool_output", tool="payments", reason="debug", detail=result.body[:500])
-    leaks = w.leaks_in("\n".join([*w.log.lines(), *w.extra_text]))
-    return bool(leaks), f"log holds {', '.join(leaks)}" if leaks else "log holds no credential"
+    agent = w.agent_for("alice", "helpdesk-bot")
+    report = agent.run("list tickets")
+    text = "\n".join([*w.log.lines(), *agent.trace, *report.observations])
+    leaks = w.leaks_in(text)
+    return bool(leaks), f"logs hold {', '.join(leaks)}" if leaks else "logs hold no credential"
 
 
 ATTACKS: tuple[Attack, ...] = (
+    Attack(name="exfiltration", node="Agent request",
+           goal="an injected instruction sends the credential to the attacker", run=a_exfiltration),
     Attack(name="expired-token", node="Short-lived token", goal="use a token an hour after it expired",
            run=a_expired_token),
     Attack(name="token-for-another-tool", node="Short-lived token",
@@ -351,8 +350,8 @@ ATTACKS: tuple[Attack, ...] = (
            goal="add a write scope to a read token", run=a_tampered_claims),
     Attack(name="cross-tenant", node="Vault policy", goal="read another tenant's tickets",
            run=a_cross_tenant),
-    Attack(name="scope-escalation", node="Vault policy", goal="ask for write on a read-only grant",
-           run=a_scope_escalation),
+    Attack(name="scope-escalation", node="Vault policy",
+           goal="ask for charge on a refund-only grant", run=a_scope_escalation),
     Attack(name="wildcard-grant", node="Vault policy",
            goal="ride a 'temporary' wildcard grant to charge a card", run=a_wildcard_grant),
     Attack(name="revoked-session", node="Tool call", goal="keep using a revoked session's token",
