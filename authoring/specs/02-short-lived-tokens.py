@@ -337,7 +337,7 @@ except NotImplementedError:
 # the vault's *public* key, published in the JWKS for anyone to download. The attacker does the
 # same computation and the "signature" matches. This is *key confusion*. The cure is a constant
 # list of accepted algorithms in the verifier's own code (`["EdDSA"]`), checked before anything
-# else. `forge.gullible_verify` is the hand-rolled kind of verifier those attacks were made for:
+# else.
 #
 # **Require, then compare.** Every claim must be present, then `iss` and `aud` must *equal* what this
 # tool expects (one vault, this tool), and the times must hold against *our* clock.
@@ -350,6 +350,9 @@ except NotImplementedError:
 # easy to invert, and says nothing about *why*. A verifier that returns the verified claims or raises
 # a typed error cannot be ignored by accident, and the error's `code` goes to the access log. The kit
 # goes one step further: a `VerifiedToken` can only be made by a verifier.
+#
+# Below, the two algorithm attacks meet `forge.gullible_verify`, a deliberately broken hand-rolled
+# verifier of the kind they were invented for, and then the kit's verifier.
 
 # %%
 by_name = {a.name: a for a in forge.catalogue(facts.to_payload(), vault_key=ring.active,
