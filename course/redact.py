@@ -469,7 +469,7 @@ class Redactor:
     # -- matching ----------------------------------------------------------
 
     def _may_match(self, text: str, start: int = 0) -> bool:
-        """False only when no alternative can match in ``text[start:]`` (a superset test).
+        """False only when no alternative can match at or after ``start`` (a superset test).
 
         ``lower()`` maps ASCII letters one to one whatever surrounds them, so an
         ASCII needle found case-insensitively in ``text`` is found in ``text.lower()``.
