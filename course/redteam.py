@@ -38,7 +38,8 @@ class Wiring:
     """One assembly of the trust path that attacks run against.
 
     ``make_vault(policy)`` builds a vault sharing this wiring's keys, clock
-    and log, so an attack can load its own (hostile) configuration;
+    and log, so an attack can load its own (hostile) configuration, and
+    ``make_broker(vault)`` a broker trusting that vault;
     ``load_policy(config)`` is how this wiring reads grant configuration;
     ``agent_for(user, agent)`` is the agent this wiring gives a task to.
     """
@@ -52,6 +53,7 @@ class Wiring:
     log: AccessLog
     load_policy: Callable[[list[dict[str, Any]]], Policy]
     make_vault: Callable[[Policy], Vault]
+    make_broker: Callable[[Vault], Broker]
     agent_for: Callable[[str, str], Any]  # (user, agent name) -> an agent with .run(task)
 
     def credentials(self) -> tuple[Secret, ...]:
@@ -108,7 +110,8 @@ def _assemble(name: str, *, seed: str, hardened: bool, world: World | None = Non
         return BrokeredAgent(vault=vault, broker=broker, session=session)
 
     return Wiring(name=name, world=world, clock=clock, store=store, vault=vault, broker=broker,
-                  log=log, load_policy=load, make_vault=make_vault, agent_for=agent_for)
+                  log=log, load_policy=load, make_vault=make_vault, make_broker=make_broker,
+                  agent_for=agent_for)
 
 
 class _LazyRedactor:
