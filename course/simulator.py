@@ -28,6 +28,7 @@ exercises are graded against; :func:`walk` itself never calls them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -76,7 +77,7 @@ TRICKS: Mapping[str, str] = MappingProxyType({
     "tampered-claims": "the pass is edited after signing: audience payments, scope "
                        "payments:charge",
     "revoked-session": "the session was revoked as compromised, and its pass is used anyway",
-    "scope-escalation": "a read-only reporting agent asks for write as well, then writes",
+    "scope-escalation": "a pass that only allows reading tickets is used to write one",
     "secret-in-log": "a debug hook writes the outgoing request headers, credential included, "
                      "to the access log",
 })
@@ -274,9 +275,7 @@ def _plan(trick: str | None) -> _Plan:
                                          path="/charges", json=_CHARGE, present=_tampered),
         "revoked-session": lambda: _Plan(goal="keep using a revoked session's pass",
                                          present=_revoked),
-        "scope-escalation": lambda: _Plan(goal="write a ticket with a read-only grant",
-                                          agent="reporting-bot", task="report",
-                                          scopes=("tickets:read", "tickets:write"),
+        "scope-escalation": lambda: _Plan(goal="write a ticket with a read-only pass",
                                           method="POST", path="/tickets",
                                           json={"title": "escalated", "body": "written anyway"}),
         "secret-in-log": lambda: _Plan(goal="get the tickets credential into the log",
@@ -288,11 +287,18 @@ def _plan(trick: str | None) -> _Plan:
 # ---------------------------------------------------------------- the walk
 
 
-def walk(trick: str | None = None, *, wiring: str = "hardened", seed: str = "lab") -> Walk:
+_WALKS: dict[tuple[str | None, str, str], Walk] = {}
+_WALKS_LOCK = threading.Lock()
+
+
+def walk(trick: str | None = None, *, wiring: str = "hardened", seed: str = "lab",
+         fresh: bool = False) -> Walk:
     """Send one request along the trust path of a real wiring, with ``trick`` switched on.
 
-    Starts its own world (real HTTP services on 127.0.0.1) and closes it before
-    returning. Deterministic: the same arguments give an equal :class:`Walk`.
+    Starts its own world (real HTTP services on 127.0.0.1) and closes it (in the
+    background, so a notebook does not wait for the servers' poll loops).
+    Deterministic: the same arguments give an equal :class:`Walk`, so a walk is
+    kept and handed out again unless ``fresh`` asks for a new run.
 
     Raises:
         ValueError: unknown ``trick`` (see :data:`TRICKS`) or ``wiring`` (see :data:`WIRINGS`).
@@ -301,12 +307,19 @@ def walk(trick: str | None = None, *, wiring: str = "hardened", seed: str = "lab
         raise ValueError(f"unknown trick {trick!r}; expected None or one of {list(TRICKS)}")
     if wiring not in WIRINGS:
         raise ValueError(f"unknown wiring {wiring!r}; expected one of {list(WIRINGS)}")
+    key = (trick, wiring, seed)
+    with _WALKS_LOCK:
+        if not fresh and key in _WALKS:
+            return _WALKS[key]
     build = redteam.hardened_wiring if wiring == "hardened" else redteam.naive_wiring
     w = build(seed)
     try:
-        return _run(w, trick, wiring)
+        result = _run(w, trick, wiring)
     finally:
-        w.world.close()
+        threading.Thread(target=w.world.close, name="simulator-close", daemon=True).start()
+    with _WALKS_LOCK:
+        _WALKS[key] = result
+    return result
 
 
 @dataclass(slots=True)
@@ -318,11 +331,12 @@ class _Stop:
 
 def _run(w: redteam.Wiring, trick: str | None, wiring: str) -> Walk:
     plan = _plan(trick)
-    vault, broker, stop = w.vault, w.broker, None
+    vault, broker = w.vault, w.broker
+    stop: _Stop | None = None
     if plan.grants is not None:  # the emergency grant is loaded before the request is made
         try:
+            # the wiring's broker trusts the same keys, so it accepts this vault's tokens
             vault = w.make_vault(w.load_policy(plan.grants))
-            broker = w.make_broker(vault)
         except errors.ConfigurationError as exc:
             stop = _Stop("Vault policy", exc.code, f"the emergency grant was refused when "
                                                    f"loaded: {exc}")
