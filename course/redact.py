@@ -726,3 +726,48 @@ def contains_secret(text: str, secrets: Secret | Iterable[Secret]) -> bool:
         TypeError: ``text`` is not a ``str`` or a secret is not a ``Secret``.
     """
     return Redactor(secrets, shapes=()).contains(text)
+
+
+class StoreRedactor:
+    """Redacts every secret of every tenant of a secret store; for logs (defence in depth).
+
+    It recompiles only when the store changes (its ``generation``), and it
+    remembers the answers for short strings it has seen (names, codes, ids
+    repeat on every log line), so redacting each field of each record stays
+    cheap. The memory holds redacted output only, never a secret, and is
+    dropped whenever the store changes.
+    """
+
+    MEMO_LIMIT = 4096
+    MEMO_MAX_CHARS = 256
+
+    def __init__(self, store: Any, tenants: Iterable[str]) -> None:
+        self._store, self._tenants = store, tuple(tenants)
+        self._redactor: Redactor | None = None
+        self._generation = -1
+        self._memo: dict[str, str] = {}
+
+    def _current(self) -> Redactor:
+        if self._redactor is None or self._generation != self._store.generation:
+            secrets = [self._store.get(t, n) for t in self._tenants for n in self._store.names(t)]
+            self._redactor, self._generation = Redactor(secrets), self._store.generation
+            self._memo = {}
+        return self._redactor
+
+    def redact(self, text: str) -> str:
+        redactor = self._current()
+        if len(text) > self.MEMO_MAX_CHARS:
+            return redactor.redact(text)
+        done = self._memo.get(text)
+        if done is None:
+            done = redactor.redact(text)
+            if len(self._memo) >= self.MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[text] = done
+        return done
+
+    def __repr__(self) -> str:
+        return f"StoreRedactor(tenants={len(self._tenants)})"
+
+    def __reduce_ex__(self, protocol: object) -> object:
+        raise TypeError("a StoreRedactor refuses to be pickled")

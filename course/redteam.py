@@ -23,7 +23,7 @@ from .clock import ManualClock
 from .errors import VaultLabError
 from .keys import KeyRing
 from .policy import AgentRequest, GrantPolicy, Policy
-from .redact import Redactor
+from .redact import Redactor, StoreRedactor
 from .refresh import RefreshKeeper
 from .secretstore import Secret, SecretStore
 from .unsafe import UnsafeBroker, UnsafeVault, UnsafeWildcardPolicy
@@ -86,7 +86,7 @@ def _assemble(name: str, *, seed: str, hardened: bool, world: World | None = Non
     world.provision(store)
     keys = KeyRing(clock=clock, seed=seed)
     log = AccessLog(clock=clock, hmac_key=f"log|{seed}".encode().ljust(32, b"."),
-                    redactor=None if not hardened else _LazyRedactor(store))
+                    redactor=StoreRedactor(store, TENANTS) if hardened else None)
     vault_cls = Vault if hardened else UnsafeVault
 
     def make_vault(policy: Policy) -> Vault:
@@ -112,19 +112,6 @@ def _assemble(name: str, *, seed: str, hardened: bool, world: World | None = Non
     return Wiring(name=name, world=world, clock=clock, store=store, vault=vault, broker=broker,
                   log=log, load_policy=load, make_vault=make_vault, make_broker=make_broker,
                   agent_for=agent_for)
-
-
-class _LazyRedactor:
-    """The access log's defence in depth: redact every stored credential from every field."""
-
-    def __init__(self, store: SecretStore) -> None:
-        self._store, self._redactor, self._generation = store, None, -1
-
-    def redact(self, text: str) -> str:
-        if self._generation != self._store.generation:
-            secrets = [self._store.get(t, n) for t in TENANTS for n in self._store.names(t)]
-            self._redactor, self._generation = Redactor(secrets), self._store.generation
-        return self._redactor.redact(text)  # type: ignore[union-attr]
 
 
 def naive_wiring(seed: str = "lab", *, world: World | None = None) -> Wiring:

@@ -71,6 +71,10 @@ class RevocationList:
             self._not_before = clock.now()
             return self._not_before
 
+    def session_revoked(self, session: str, *, agent: str, tenant: str) -> bool:
+        """True when new tokens must not be issued to this session (checked at issuance)."""
+        return session in self._sessions or agent in self._agents or tenant in self._tenants
+
     def reason(self, claims: TokenClaims) -> str | None:
         """Which list revokes these claims ("jti", "session", ...), or None if none does."""
         if claims.jti in self._jti:

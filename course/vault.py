@@ -96,6 +96,8 @@ class Vault:
         s = self._sessions.get(r.session)
         if s is None:
             return "unknown_session", "the request names a session the vault never opened"
+        if self.revocations.session_revoked(s.id, agent=s.agent, tenant=s.tenant):
+            return "revoked", "this session (or its agent or tenant) has been revoked"
         for fact in ("tenant", "user", "agent"):
             if getattr(r, fact) != getattr(s, fact):
                 return "session_mismatch", (f"the request's {fact} {getattr(r, fact)!r} is not the "

@@ -186,3 +186,15 @@ def test_cached_signature_check_never_outlives_what_can_change(lab, clock, event
         token = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(errors.TokenError):
         verifier.verify(token)
+
+
+@pytest.mark.parametrize("how", ["session", "agent", "tenant"])
+def test_a_revoked_session_gets_no_new_token(lab, how):
+    vault, log = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    {"session": lambda: vault.revoke_session(s.id), "agent": lambda: vault.revoke_agent("helpdesk-bot"),
+     "tenant": lambda: vault.revoke_tenant("acme")}[how]()
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(req(s.id))
+    assert err.value.code == "revoked"
+    assert log.events()[-1].decision == "deny"
