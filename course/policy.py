@@ -23,7 +23,9 @@ from .errors import ConfigurationError
 HARD_MAX_TTL = 3600  # no grant may hand out tokens that live longer than an hour
 WILDCARDS = ("*", "?", "%", "any", "all")
 
-# Reason codes. Allow codes start with "allow"; every other code is a denial.
+# Reason codes. ALLOW and ALLOW_NARROWED allow; NEEDS_APPROVAL allows only together with a
+# human approval of the exact request (Decision.allowed is True AND needs_approval is True:
+# a consumer must honour both, as the Vault does); every other code is a denial.
 ALLOW = "allow"
 ALLOW_NARROWED = "allow_narrowed"
 NEEDS_APPROVAL = "needs_approval"
@@ -59,14 +61,18 @@ class AgentRequest:
     intent: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scopes", _sorted_tuple(self.scopes))
+        # A bare string is malformed (it would split into characters): it is kept as it
+        # came, so validate_request refuses it by name instead of mis-reading it.
+        if not isinstance(self.scopes, str):
+            object.__setattr__(self, "scopes", _sorted_tuple(self.scopes))
         object.__setattr__(self, "intent", tuple(sorted((str(k), str(v)) for k, v in self.intent)))
 
     def facts(self) -> dict[str, Any]:
         """The request's input facts, as the access log records them."""
         return {"tenant": self.tenant, "user": self.user, "agent": self.agent,
                 "session": self.session, "task": self.task, "tool": self.tool,
-                "scopes": list(self.scopes), "ttl": self.ttl,
+                "scopes": [self.scopes] if isinstance(self.scopes, str) else list(self.scopes),
+                "ttl": self.ttl,
                 "intent": [list(pair) for pair in self.intent]}
 
     def intent_digest(self) -> str:
@@ -163,7 +169,11 @@ def _refuse_wildcard(name: str, value: object) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
-    """What the policy decided, why, and exactly how much authority it hands out."""
+    """What the policy decided, why, and exactly how much authority it hands out.
+
+    ``allowed`` with ``needs_approval`` means: allowed only once a human has
+    approved this exact request. Never issue on ``allowed`` alone.
+    """
 
     allowed: bool
     code: str
@@ -191,11 +201,13 @@ def validate_request(request: AgentRequest) -> str | None:
         value = getattr(request, name)
         if not isinstance(value, str) or not value or "*" in value:
             return f"the request's {name} must be a concrete, non-empty name"
-    if not request.scopes or any("*" in s for s in request.scopes):
-        return "the request must name concrete scopes"
+    if not isinstance(request.scopes, tuple) or not request.scopes or any(
+            not isinstance(s, str) or not s.strip() or "*" in s or any(c.isspace() for c in s)
+            for s in request.scopes):
+        return "the request must name concrete scopes, as a list"
     if len({k for k, _ in request.intent}) != len(request.intent):
         return "the request's intent names an argument twice"
-    if not isinstance(request.ttl, int) or request.ttl <= 0:
+    if isinstance(request.ttl, bool) or not isinstance(request.ttl, int) or request.ttl <= 0:
         return "the request's ttl must be a positive number of seconds"
     return None
 

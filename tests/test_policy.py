@@ -388,18 +388,14 @@ def test_all_of_reason_matches_the_narrowed_decision() -> None:
     assert "60s" in d.reason
 
 
-# ---------------------------------------------------------------- known defects (strict xfail)
+# ---------------------------------------------------------------- more defects found in review, fixed
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: validate_request accepts ttl=True (bool is an int), "
-                   "so the decision allows with ttl=True instead of INVALID_REQUEST")
 def test_boolean_ttl_is_an_invalid_request() -> None:
     d = GrantPolicy([grant()]).decide(request(ttl=True), now=NOW)
     assert (d.allowed, d.code) == (False, policy.INVALID_REQUEST)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a bare-string or empty scope in a request is not "
-                   "flagged: it is split into characters / kept, and denied as scope_not_granted")
 @pytest.mark.parametrize("scopes", ("tickets:read", ("",)), ids=("bare-string", "empty"))
 def test_malformed_request_scopes_are_invalid_not_ungranted(scopes: object) -> None:
     d = GrantPolicy([grant()]).decide(request(scopes=scopes), now=NOW)
