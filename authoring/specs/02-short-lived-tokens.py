@@ -554,11 +554,11 @@ def _hidden_verify_claims():
         grading.expect(grading.exactly(verify(forge.resign(payload, ring_.active)), payload),
                        "a genuine token yields exactly its claims", "return the decoded dict")
         for attack in attacks:
-            err = grading.expect_raises(
+            refusal = grading.expect_raises(
                 lambda: verify(attack.token), attack.rejects_with, f"refuses {attack.name}",
                 f"{attack.what}: expected {attack.rejects_with[0].__name__}")
             if attack.name.startswith("missing-"):
-                grading.expect(err.claim == attack.name.removeprefix("missing-"),
+                grading.expect(refusal.claim == attack.name.removeprefix("missing-"),
                                "the missing claim is named", f"{attack.name}: name the claim")
         recent = forge.resign(forge.retimed(payload, iat=now - 243, exp=now - 3), ring_.active)
         grading.expect(type(verify(recent, leeway=5)) is dict, "leeway forgives small skew",
@@ -774,12 +774,12 @@ def _hidden_authorize():
         (dict(base, scope=""), "tickets", "acme", "tickets:read", "scope_missing"),
     ]
     for claims, tool, tenant, scope, code in cases:
-        err = grading.expect_raises(
+        refusal = grading.expect_raises(
             lambda: authorize_call(dict(claims), tool=tool, tenant=tenant, scope=scope),
             errors.AccessDenied, f"refuses {code}",
             f"aud={claims['aud']!r} tenant={claims['tenant']!r} scope={claims['scope']!r} "
             f"for tool={tool!r} tenant={tenant!r} scope={scope!r}")
-        grading.expect(type(err) is errors.AccessDenied and grading.exactly(err.code, code),
+        grading.expect(type(refusal) is errors.AccessDenied and grading.exactly(refusal.code, code),
                        "denials say why", f"expected code {code!r}")
 
 
