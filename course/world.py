@@ -681,6 +681,8 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0 or length > MAX_BODY:
             self.close_connection = True  # the unread body makes the connection unusable
+            if MAX_BODY < length <= _DRAIN_LIMIT:  # read it away, so the client sees the 413
+                _drain(self.rfile, length)    # instead of a reset while it is still sending
             status = 413 if length > MAX_BODY else 400
             reply = _error(status, "bad_body", f"body must be 0..{MAX_BODY} bytes")
             self.server.record(_Request(method=self.command, path=url.path, query="",
@@ -764,6 +766,17 @@ class _Running:
     server: _Server
     thread: threading.Thread
     port: int
+
+
+_DRAIN_LIMIT = 8 * MAX_BODY
+
+
+def _drain(stream: Any, length: int) -> None:
+    while length > 0:
+        chunk = stream.read(min(length, 65536))
+        if not chunk:
+            return
+        length -= len(chunk)
 
 
 # ---------------------------------------------------------------- the world
