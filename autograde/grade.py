@@ -94,6 +94,7 @@ class SourceModel:
     cells: tuple[hostile.SourceCell, ...]
     files: tuple[Path, ...]
     digest: str
+    released: Any = None
 
 
 @dataclass(kw_only=True)
@@ -126,6 +127,7 @@ def _source_model(course: Course, assignment: str, nb_path: Path) -> SourceModel
                       for c in nbrec.source_cells)
     # Learners receive the release, whose test cells lost their hidden tests: compare with it.
     released = course.release_dir / assignment / nb_path.name
+    rel = None
     if released.exists():
         rel = nbformat.read(released, 4)
         sums = {c.metadata.get("nbgrader", {}).get("grade_id"): c.metadata.get("nbgrader", {})
@@ -136,7 +138,7 @@ def _source_model(course: Course, assignment: str, nb_path: Path) -> SourceModel
     files = tuple(sorted(p for p in nb_path.parent.rglob("*")
                          if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts))
     return SourceModel(assignment=assignment, notebook=name, nb=nb, cells=cells, files=files,
-                       digest=hashlib.sha256(raw).hexdigest())
+                       digest=hashlib.sha256(raw).hexdigest(), released=rel)
 
 
 def ensure_released(course: Course, assignment: str) -> None:
@@ -147,7 +149,8 @@ def ensure_released(course: Course, assignment: str) -> None:
     except MissingEntry:
         known = set()
     wanted = {p.stem for p in course.source_notebooks(assignment)}
-    if not wanted <= known:
+    on_disk = {p.stem for p in (course.release_dir / assignment).glob("*.ipynb")}
+    if not wanted <= known or not wanted <= on_disk:
         from .release import release
 
         release(course, [assignment])
@@ -171,8 +174,8 @@ def _read_submission(path: Path) -> tuple[Any | None, str | None]:
     except UnicodeDecodeError:
         return None, "not a notebook (binary, not UTF-8 text)"
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(raw.decode("utf-8", "replace").rstrip()) - 1:
-            return None, "truncated notebook (JSON ends early)"
+        if _unclosed(raw.decode("utf-8", "replace")):
+            return None, "truncated notebook (JSON ends before it closes)"
         return None, f"invalid JSON at line {exc.lineno} column {exc.colno}"
     if not isinstance(data, dict) or "cells" not in data or not isinstance(data["cells"], list):
         return None, "not a notebook (JSON without a list of cells)"
@@ -188,6 +191,26 @@ def _read_submission(path: Path) -> tuple[Any | None, str | None]:
     except Exception as exc:  # noqa: BLE001 - anything nbformat rejects is not gradeable
         return None, f"not a valid notebook ({type(exc).__name__})"
     return nb, None
+
+
+def _unclosed(text: str) -> bool:
+    """True when JSON text ends inside a string or with brackets still open (cut short)."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return in_string or depth > 0
 
 
 def _resources(course: Course, task: _Task) -> dict[str, Any]:
@@ -225,6 +248,35 @@ def _learner_code(nb: Any) -> list[tuple[str, str]]:
     return out
 
 
+def _repair(nb: Any, source: SourceModel) -> None:
+    """Undo what nbgrader's own preprocessors trip over (findings already recorded):
+    earlier duplicates of a graded cell become plain cells (nbgrader keeps the last), and a
+    deleted graded or locked cell comes back as the *release* version (a stub, never the
+    solution) after the nearest surviving cell that precedes it in the source."""
+    seen: set[str] = set()
+    for cell in reversed(nb.cells):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid is None:
+            if "nbgrader" in cell.metadata and not cell.metadata["nbgrader"].get("grade_id"):
+                del cell.metadata["nbgrader"]
+            continue
+        if gid in seen:
+            del cell.metadata["nbgrader"]
+        seen.add(gid)
+    if source.released is None:
+        return
+    released = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source.released.cells}
+    position = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)}
+    for src in source.cells:
+        if src.name in position or src.name not in released:
+            continue
+        previous = [c.name for c in source.cells[: source.cells.index(src)] if c.name in position]
+        at = position[previous[-1]] + 1 if previous else 0
+        nb.cells.insert(at, copy.deepcopy(released[src.name]))
+        position = {c.metadata.get("nbgrader", {}).get("grade_id"): i
+                    for i, c in enumerate(nb.cells)}
+
+
 def _prepare(course: Course, task: _Task) -> None:
     nb, failure = _read_submission(task.path)
     if nb is None:
@@ -232,6 +284,7 @@ def _prepare(course: Course, task: _Task) -> None:
         return
     task.findings = hostile.structure(nb.cells, task.source.cells) + \
         hostile.code_findings(_learner_code(nb))
+    _repair(nb, task.source)
     try:
         task.sanitized = _sanitize(course, task, nb)
     except Exception as exc:  # noqa: BLE001 - corrupted metadata: a reason, not a crash
@@ -447,6 +500,11 @@ def _finish(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sand
         _save(course, task, nb)
         status = "graded"
     exercises, total, possible = _exercises(course, task, nb, verdicts)
+    for ex in exercises:
+        if "MemoryError" in ex.reason:
+            note = f"memory limit hit in {ex.grade_id} ({course.limits.memory_bytes} bytes)"
+            reasons.append(note)
+            human.append(note)
     result = GradedNotebook(student=task.student, assignment=task.source.assignment,
                             notebook=task.source.notebook, status=status, score=total,
                             max_score=possible, exercises=exercises,

@@ -1,0 +1,232 @@
+"""A hostile class: every broken or cheating submission gets a score and a recorded reason,
+the honest students keep their grades, and nothing outside a submission is read or changed.
+
+Each submission is generated from the fixture's release (an honest learner's notebook plus
+one trick), not hand-written JSON. The whole class is graded once, in one `grade` run."""
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "autograde"))
+from helpers import ASSIGNMENT, FIXTURE, cell, make_course, solved, submit  # noqa: E402
+
+from autograde.config import Course, Limits  # noqa: E402
+from autograde.grade import GradedNotebook, grade, load_results  # noqa: E402
+
+FULL = 7.0
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                 reason="bubblewrap (bwrap) is not installed: no confinement")
+
+MASK = ('def mask(secret: str) -> str:\n'
+        '    keep = secret[-4:] if len(secret) > 4 else ""\n'
+        '    return "*" * (len(secret) - len(keep)) + keep\n')
+WRONG_EXPIRED = ('def is_expired(exp: int, now: int, leeway: int = 0) -> bool:\n'
+                 '    return False\n')
+
+
+@dataclass(frozen=True)
+class Case:
+    student: str
+    make: Callable[[Course], object]
+    score: Callable[[float], bool]
+    reason: str
+
+
+def _edit(fn: Callable[[nbformat.NotebookNode], None]) -> Callable[[Course], object]:
+    def make(course: Course) -> nbformat.NotebookNode:
+        nb = solved(course)
+        fn(nb)
+        return nb
+    return make
+
+
+def _bytes(fn: Callable[[bytes], bytes]) -> Callable[[Course], object]:
+    def make(course: Course) -> bytes:
+        return fn(nbformat.writes(solved(course)).encode())
+    return make
+
+
+def _answer(grade_id: str, code: str) -> Callable[[Course], object]:
+    return lambda course: solved(course, **{grade_id: code})
+
+
+def _delete(nb):
+    nb.cells.remove(cell(nb, "test_mask"))
+    nb.cells.remove(cell(nb, "mask"))
+
+
+def _duplicate(nb):
+    dup = copy.deepcopy(cell(nb, "test_is_expired"))
+    nb.cells.insert(nb.cells.index(cell(nb, "test_is_expired")), dup)
+
+
+def _reorder(nb):
+    answer = cell(nb, "granted_scopes")
+    nb.cells.remove(answer)
+    nb.cells.append(answer)
+
+
+def _retype(nb):
+    c = cell(nb, "is_expired")
+    c.cell_type = "markdown"
+    del c["outputs"], c["execution_count"]
+
+
+def _edit_locked(nb):
+    cell(nb, "test_granted_scopes").source = "pass  # nothing to see"
+    cell(nb, "test_mask").metadata["nbgrader"]["points"] = 100
+
+
+def _reader(course: Course) -> nbformat.NotebookNode:
+    targets = [course.db_path, course.source_dir / ASSIGNMENT / FIXTURE.name,
+               course.submitted_dir / "honest" / ASSIGNMENT / FIXTURE.name, course.root]
+    code = MASK + (
+        "import os, sqlite3\n"
+        f"for p in {[str(t) for t in targets]!r}:\n"
+        "    try:\n"
+        "        os.listdir(p) if os.path.isdir(p) else open(p, 'rb').read(10)\n"
+        "        print('READ', p)\n"
+        "    except Exception as e:\n"
+        "        print('blocked', type(e).__name__)\n"
+        "try:\n"
+        f"    sqlite3.connect({str(course.db_path)!r}).execute('update grade set manual_score=99')\n"
+        "    print('WROTE gradebook')\n"
+        "except Exception as e:\n"
+        "    print('blocked', type(e).__name__)\n")
+    return solved(course, mask=code)
+
+
+STRIP_ASSERTS = WRONG_EXPIRED + (
+    "import ast\n"
+    "class _Strip(ast.NodeTransformer):\n"
+    "    def visit_Assert(self, node):\n"
+    "        return ast.copy_location(ast.Pass(), node)\n"
+    "    visit_Raise = visit_Assert\n"
+    "get_ipython().ast_transformers.append(_Strip())\n")
+
+CASES = (
+    Case("honest", solved, lambda s: s == FULL, ""),
+    Case("invalid-json", _bytes(lambda b: b.replace(b'"cells"', b'"cells" ::', 1)),
+         lambda s: s == 0, "invalid JSON"),
+    Case("truncated", _bytes(lambda b: b[: len(b) // 2]), lambda s: s == 0, "truncated"),
+    Case("empty", lambda c: b"", lambda s: s == 0, "empty file"),
+    Case("not-a-notebook", lambda c: b"\x89PNG\r\n\x1a\n\x00\x00binary", lambda s: s == 0,
+         "not a notebook"),
+    Case("json-not-notebook", lambda c: json.dumps({"hello": 1}), lambda s: s == 0,
+         "not a notebook"),
+    Case("deleted-cells", _edit(_delete), lambda s: s == FULL - 2, "deleted cell [test_mask]"),
+    Case("duplicated-cell", _edit(_duplicate), lambda s: s == FULL,
+         "duplicated cell [test_is_expired]"),
+    Case("reordered", _edit(_reorder), lambda s: s == FULL - 3, "reordered cells"),
+    Case("retyped", _edit(_retype), lambda s: s == FULL, "retyped cell [is_expired]"),
+    Case("edited-locked", _edit(_edit_locked), lambda s: s == FULL,
+         "edited locked cell [test_granted_scopes]"),
+    Case("edited-metadata", _edit(_edit_locked), lambda s: s == FULL,
+         "edited metadata [test_mask]: changed points"),
+    Case("infinite-loop", _answer("mask", MASK + "while True:\n    pass\n"), lambda s: s == 0,
+         "time budget exhausted"),
+    Case("kernel-exit", _answer("is_expired", "import os\nos._exit(3)\n"),
+         lambda s: s == 2, "kernel died"),
+    Case("segfault", _answer("is_expired", "import ctypes\nctypes.string_at(0)\n"),
+         lambda s: s == 2, "kernel died"),
+    Case("memory", _answer("mask", "def mask(secret):\n    b = bytearray(8 * 1024**3)\n"
+                                   "    return secret\n"), lambda s: s == FULL - 2, "MemoryError"),
+    Case("output-flood", _answer("mask", MASK + "print('x' * 20_000_000)\n"),
+         lambda s: s == FULL, "output flood"),
+    Case("reads-files", _reader, lambda s: s == FULL, "reading files"),
+    Case("always-equal", _answer("mask", "class Eq(str):\n    def __eq__(self, other):\n"
+                                         "        return True\n"
+                                         "def mask(secret):\n    return Eq('nope')\n"),
+         lambda s: s == FULL - 2, "not plain data"),
+    Case("patched-builtins", _answer("is_expired", WRONG_EXPIRED + "import builtins\n"
+                                     "builtins.ValueError = BaseException\n"),
+         lambda s: s == FULL - 2, "patched builtins"),
+    Case("stripped-asserts", _answer("is_expired", STRIP_ASSERTS), lambda s: s == FULL - 2,
+         "passed in the kernel but failed the outside check"),
+    Case("suppressed-tracebacks", _answer("is_expired", WRONG_EXPIRED + (
+        "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)\n")),
+         lambda s: s == FULL - 2, "suppressed tracebacks"),
+    Case("network", _answer("mask", MASK + (
+        "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+        "    print('CONNECTED')\nexcept OSError as e:\n    print('blocked', type(e).__name__)\n")),
+         lambda s: s == FULL, "network"),
+)
+
+
+def _shared_dir(factory: pytest.TempPathFactory) -> Path:
+    """A folder every xdist worker of this session shares (the class is graded once)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Course, dict[str, GradedNotebook]]:
+    shared = _shared_dir(tmp_path_factory)
+    root = shared / "autograde-hostile-class"
+    limits = Limits(notebook_seconds=30.0, cell_seconds=20.0, judge_seconds=30.0,
+                    memory_bytes=1024**3, output_bytes=64 * 1024)
+    with open(shared / "autograde-hostile.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits, then reads the ledgers
+        if not (root / "graded.ok").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            course = make_course(root, limits)
+            for case in CASES:
+                submit(course, case.student, case.make(course))
+            grade(course, workers=2)
+            (root / "graded.ok").write_text("done")
+    course = Course(root=root, limits=limits)
+    return course, {r.student: r for r in load_results(course)}
+
+
+@needs_bwrap
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c.student for c in CASES])
+def test_each_submission_gets_a_score_and_its_reason(graded, case: Case) -> None:
+    _, results = graded
+    result = results[case.student]
+    assert case.score(result.score), (result.score, result.reasons, result.exercises)
+    text = " | ".join(result.reasons + tuple(e.reason for e in result.exercises))
+    assert case.reason in text, text
+    if case.student == "honest":
+        assert result.needs_human == () and result.reasons == ()
+    else:
+        assert result.needs_human, "a hostile submission must reach a human"
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_no_file_outside_the_submission_was_read_or_written(graded) -> None:
+    course, results = graded
+    out = nbformat.read(course.autograded_dir / "reads-files" / ASSIGNMENT / FIXTURE.name, 4)
+    text = json.dumps([c.get("outputs", []) for c in out.cells])
+    assert "READ" not in text and "WROTE" not in text
+    assert text.count("blocked") == 5
+    net = nbformat.read(course.autograded_dir / "network" / ASSIGNMENT / FIXTURE.name, 4)
+    assert "CONNECTED" not in json.dumps([c.get("outputs", []) for c in net.cells])
+    with Gradebook(course.db_url, course.course_id) as gb:
+        subs = {s.student_id: s for s in gb.assignment_submissions(ASSIGNMENT)}
+        assert set(subs) == {c.student for c in CASES}
+        assert all(g.manual_score is None for s in subs.values() for n in s.notebooks
+                   for g in n.grades)
+        assert subs["honest"].score == FULL
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_feedback_and_autograded_notebooks_hold_no_hidden_test_source(graded) -> None:
+    course, _ = graded
+    for path in course.autograded_dir.glob("*/*/*.autograde.json"):
+        assert 'mask("abc")' not in path.read_text()
