@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import httpclient
@@ -771,7 +772,7 @@ class _Running:
 _DRAIN_LIMIT = 8 * MAX_BODY
 
 
-def _drain(stream: Any, length: int) -> None:
+def _drain(stream: BinaryIO, length: int) -> None:
     while length > 0:
         chunk = stream.read(min(length, 65536))
         if not chunk:
