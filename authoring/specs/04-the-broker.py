@@ -79,9 +79,21 @@ import json
 import re
 import urllib.parse
 
-from course import agent, broker, connectors, errors, grading, httpclient, policy, redteam
+from course import (
+    agent,
+    broker,
+    connectors,
+    errors,
+    grading,
+    httpclient,
+    policy,
+    redteam,
+    refresh,
+    secretstore,
+    tokens,
+    world,
+)
 from course import redact as redaction
-from course import refresh, secretstore, tokens, world
 
 print("kit loaded:", ", ".join(m.__name__ for m in (agent, broker, connectors, redaction)))
 
@@ -139,7 +151,8 @@ print("tenants:", lab.world.tenants, "| tools:", sorted(CATALOG))
 # %%
 for tool, c in CATALOG.items():
     scheme = repr(c.scheme) if c.scheme else "raw key"
-    print(f"{tool:<18} service={c.service:<9} credential={c.secret!r:<22} header={c.header} ({scheme})")
+    print(f"{tool:<18} service={c.service:<9} credential={c.secret!r:<22} "
+          f"header={c.header} ({scheme})")
     for op in c.operations:
         print(f"{'':<20}{op.method:<5} {op.pattern:<58} needs {op.scope}")
 
@@ -373,7 +386,7 @@ def _inject_checked(claims, tool, method, path, body=None):
 def _expect_header(out, tenant, tool):
     c = CATALOG[tool]
     want = {c.header: c.scheme + lab.store.get(tenant, c.secret).reveal()}
-    assert grading.exactly(out.headers, want), "exactly one header, the connector's, with its scheme"
+    assert grading.exactly(out.headers, want), "one header, the connector's, with its scheme"
 
 
 for _tenant in ("acme", "globex"):
@@ -390,7 +403,8 @@ for _tenant in ("acme", "globex"):
         _answer = send(_out)
         _seen = lab.world.received(CATALOG[_tool].service)[-1]
         assert _answer.status == 200 and _seen.credential_ok is True
-        assert grading.exactly((_seen.tenant, _seen.credential_name), (_tenant, CATALOG[_tool].secret))
+        assert grading.exactly((_seen.tenant, _seen.credential_name),
+                               (_tenant, CATALOG[_tool].secret))
 
 # a tenant named in the body is data, never a choice of credential
 _out = _inject_checked(make_claims("payments", ["payments:read"]), "payments", "GET", "/charges",
@@ -416,7 +430,7 @@ for _tool, _method, _path in [("tickets", "GET", "/tickets/../oauth/token"),
     _asked = []
     _before = {s: len(lab.world.received(s)) for s in world.SERVICES}
 
-    def _fail_if_asked(tenant, connector):
+    def _fail_if_asked(tenant, connector, _asked=_asked):
         _asked.append(tenant)
         return lab.store.get(tenant, connector.secret)
 
@@ -608,7 +622,8 @@ grading.expect(authorize(_read, CATALOG["tickets"], "GET", "/tickets/T-1003") ==
 _e = grading.expect_raises(lambda: authorize(_read, CATALOG["tickets"], "POST", "/tickets"),
                            errors.AccessDenied, "scopes bound the call",
                            "POST /tickets needs tickets:write; a read token must be refused")
-grading.expect(_e.code == "scope_missing", "reason codes", f"expected scope_missing, got {_e.code!r}")
+grading.expect(_e.code == "scope_missing", "reason codes",
+               f"expected scope_missing, got {_e.code!r}")
 _e = grading.expect_raises(
     lambda: authorize(_read, CATALOG["tickets"], "GET", "/tickets/../oauth/token"),
     errors.AccessDenied, "only catalogue operations", "a path that walks up with .. is refused")
@@ -727,7 +742,8 @@ class LearnerBroker(broker.Broker):
         return broker.ToolResult(tool=tool, status=answer.status, body=body, jti=claims.jti)
 
     def _approval_and_replay(self, claims, tool, method, path, json):
-        if claims.approval is not None and policy.intent_digest(dict(json or {})) != claims.approval:
+        approved = claims.approval
+        if approved is not None and policy.intent_digest(dict(json or {})) != approved:
             raise self._deny(claims, tool, method, path, "approval_mismatch",
                              "the call's arguments differ from the approved ones")
         try:
@@ -842,28 +858,32 @@ except NameError:
 # %% [markdown]
 # ## The red team, against your broker
 #
-# The kit's red-team suite runs sixteen named attacks. Below, each runs against the hardened
-# wiring with **your** broker in the broker's place (same world). The column `node` says where
-# on the trust path the attack must be stopped; the ones marked `Tool call` are yours to stop.
+# The kit's red-team suite is a list of named attacks, each the same steps against any wiring.
+# Below, every one runs against the hardened wiring with **your** broker in the broker's place
+# (same world, and the wiring's agents go through your broker too). The column after the name
+# says where on the trust path the attack must be stopped; `Tool call` ones are yours to stop.
 
 # %%
 try:
     wiring = redteam.hardened_wiring(world=lab.world)
+    upstream = refresh.RefreshKeeper(store=wiring.store, clock=wiring.clock,
+                                     token_url=lab.world.url("oauth") + "/oauth/token")
+    wiring.broker = LearnerBroker(verifier_for=wiring.vault.verifier, store=wiring.store,
+                                  urls=lab.world.url, clock=wiring.clock, log=wiring.log,
+                                  refresh=upstream)
 
-    def make_yours(v):
-        return LearnerBroker(verifier_for=v.verifier, store=wiring.store, urls=lab.world.url,
-                             clock=wiring.clock, log=wiring.log,
-                             refresh=refresh.RefreshKeeper(
-                                 store=wiring.store, clock=wiring.clock,
-                                 token_url=lab.world.url("oauth") + "/oauth/token"))
+    def brokered_by_yours(user, agent_name):
+        session = wiring.vault.open_session(tenant="acme", user=user, agent=agent_name)
+        return agent.BrokeredAgent(vault=wiring.vault, broker=wiring.broker, session=session)
 
-    wiring.make_broker = make_yours
-    wiring.broker = make_yours(wiring.vault)
+    wiring.agent_for = brokered_by_yours
     outcomes = [(a, redteam.run_attack(a, wiring)) for a in redteam.ATTACKS]
     for a, o in outcomes:
-        verdict = "SUCCEEDED" if o.succeeded else "stopped"
+        verdict = "ERROR" if o.error else "SUCCEEDED" if o.succeeded else "stopped"
         print(f"{a.name:<26} {a.node:<18} {verdict:<9} {o.evidence}")
     print(f"{sum(o.succeeded for _, o in outcomes)} of {len(outcomes)} attacks succeeded")
+    if any(o.error for _, o in outcomes):
+        print("some attacks could not run: write the three exercises above first")
     print("secrets in the red team's access log:", leaks("\n".join(wiring.log.lines())))
 except NotImplementedError:
     print("write the three exercises above first")

@@ -1,0 +1,463 @@
+"""Broker tests against a real World: every refusal of course.broker has a negative test.
+
+The services on 127.0.0.1 check their own credentials, so "the broker injected the right
+credential" is proven by the service accepting it, and "nothing left" by the service's records.
+The access log here has no redactor of its own, so a clean log proves the broker kept the
+secrets out, not the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import socket
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from course import agent, policy
+from course.audit import AccessLog
+from course.broker import Broker, ToolResult
+from course.clock import ManualClock
+from course.errors import (
+    AccessDenied,
+    ExpiredTokenError,
+    RevokedTokenError,
+    TokenError,
+    UpstreamError,
+    WrongAudienceError,
+)
+from course.redact import Redactor
+from course.secretstore import Secret
+from course.world import CREDENTIAL_NAMES, SERVICES, TENANTS
+
+SEED = "broker-tests"
+
+
+@pytest.fixture
+def lab() -> Iterator[agent.Lab]:
+    clock = ManualClock()
+    log = AccessLog(clock=clock, hmac_key=b"broker-tests-log-key-32-bytes-!!")  # no redactor
+    with agent.lab_world_and_vault(seed=SEED, clock=clock, log=log) as lab:
+        yield lab
+
+
+def _credentials(lab: agent.Lab) -> list[Secret]:
+    return [lab.world.credential(t, n) for t in TENANTS for n in CREDENTIAL_NAMES
+            if n != "oauth:client_id"]
+
+
+def _leaks(lab: agent.Lab, text: str) -> set[tuple[str, str]]:
+    """(name, form) of every world credential in ``text``; shapes too (JWTs, bearer tokens)."""
+    return {(f.name, f.form) for f in Redactor(_credentials(lab)).find(text)}
+
+
+def _token(lab: agent.Lab, tool: str = "tickets", scopes: tuple[str, ...] = ("tickets:read",), *,
+           user: str = "alice", agent_name: str = "helpdesk-bot", task: str = "triage",
+           tenant: str = "acme", ttl: int = 300, single_use: bool = False,
+           intent: tuple[tuple[str, str], ...] = (), approver: str | None = None) -> Any:
+    session = lab.vault.open_session(tenant=tenant, user=user, agent=agent_name)
+    request = policy.AgentRequest(tenant=tenant, user=user, agent=agent_name, session=session.id,
+                                  task=task, tool=tool, scopes=scopes, ttl=ttl, intent=intent)
+    approval = lab.vault.approve(request, approver=approver) if approver else None
+    return lab.vault.request(request, approval=approval, single_use=single_use)
+
+
+def _counts(lab: agent.Lab) -> dict[str, int]:
+    return {s: len(lab.world.received(s)) for s in SERVICES}
+
+
+def _tool_calls(lab: agent.Lab) -> list[tuple[str | None, str]]:
+    return [(e.decision, e.reason) for e in lab.log.events() if e.event == "tool_call"]
+
+
+def _broker(lab: agent.Lab, urls: Any) -> Broker:
+    return Broker(verifier_for=lab.vault.verifier, store=lab.store, urls=urls, clock=lab.clock,
+                  log=lab.log, refresh=lab.refresh)
+
+
+# ---------------------------------------------------------------- the credential, injected
+
+
+def test_call_injects_the_token_tenants_key_and_the_service_accepts_it(lab: agent.Lab) -> None:
+    result = lab.broker.call(_token(lab).token, tool="tickets", method="GET", path="/tickets")
+    assert result.status == 200
+    seen = lab.world.received("tickets")[-1]
+    assert (seen.credential_ok, seen.tenant, seen.credential_name) == (True, "acme", "tickets")
+    assert {t["id"] for t in result.json()["tickets"]} == {"T-1001", "T-1002", "T-1003", "T-1004"}
+
+
+def test_other_tenants_token_gets_other_tenants_key(lab: agent.Lab) -> None:
+    token = _token(lab, user="gina", tenant="globex").token
+    result = lab.broker.call(token, tool="tickets", method="GET", path="/tickets")
+    assert result.status == 200 and lab.world.received("tickets")[-1].tenant == "globex"
+    assert {t["id"] for t in result.json()["tickets"]} == {"T-2001", "T-2002", "T-2003", "T-2004"}
+
+
+def test_raw_api_key_goes_in_x_api_key(lab: agent.Lab) -> None:
+    token = _token(lab, "payments", ("payments:read",), user="bob", task="refund").token
+    result = lab.broker.call(token, tool="payments", method="GET", path="/charges")
+    assert result.status == 200
+    assert lab.world.received("payments")[-1].credential_name == "payments"
+
+
+def test_a_tenant_named_in_the_body_never_chooses_the_credential(lab: agent.Lab) -> None:
+    token = _token(lab, "payments", ("payments:read",), user="bob", task="refund").token
+    result = lab.broker.call(token, tool="payments", method="GET", path="/charges",
+                             json={"tenant": "globex", "customer": "cus_globex_cfo"})
+    assert result.status == 200 and lab.world.received("payments")[-1].tenant == "acme"
+    assert all(c["customer"].startswith("cus_acme") for c in result.json()["data"])
+
+
+def test_call_has_no_way_to_name_a_tenant(lab: agent.Lab) -> None:
+    with pytest.raises(TypeError):
+        lab.broker.call(_token(lab).token, tool="tickets", method="GET", path="/tickets",
+                        tenant="globex")  # type: ignore[call-arg]
+    assert _counts(lab)["tickets"] == 0
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_unknown_tool_is_refused_and_logged(lab: agent.Lab) -> None:
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(_token(lab).token, tool="shell", method="POST", path="/run")
+    assert denied.value.code == "unknown_tool"
+    assert _tool_calls(lab) == [("deny", "unknown_tool")]
+    assert sum(_counts(lab).values()) == 0
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/tickets/../oauth/token"),
+    ("GET", "//evil.example/tickets"),
+    ("GET", "//127.0.0.1/tickets"),
+    ("GET", "/tickets?tenant=globex"),
+    ("GET", "/tickets#fragment"),
+    ("GET", "/tickets/"),
+    ("GET", "/tickets\n"),
+    ("GET", "/tickets/%2e%2e/oauth/token"),
+    ("GET", "/tickets/T-1001/comments"),  # a prefix of an operation is not an operation
+    ("GET", "/oauth/token"),
+    ("GET", "tickets"),
+    ("GET", ""),
+    ("GET", "/tickets/t-1001"),  # ids are upper case: the pattern is exact
+    ("DELETE", "/tickets/T-1001"),
+    ("PUT", "/tickets"),
+    ("GET /tickets HTTP/1.1\r\nX-Injected: 1\r\n", "/tickets"),
+])
+def test_operation_not_in_the_catalogue_is_refused_before_any_request(
+        lab: agent.Lab, method: str, path: str) -> None:
+    token = _token(lab, scopes=("tickets:read", "tickets:write")).token
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(token, tool="tickets", method=method, path=path)
+    assert denied.value.code == "operation_not_allowed"
+    assert sum(_counts(lab).values()) == 0
+    assert _tool_calls(lab) == [("deny", "operation_not_allowed")]
+
+
+def test_non_string_path_is_refused(lab: agent.Lab) -> None:
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(_token(lab).token, tool="tickets", method="GET",
+                        path=b"/tickets")  # type: ignore[arg-type]
+    assert denied.value.code == "operation_not_allowed"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/tickets", {"title": "x", "body": "y"}),
+    ("POST", "/tickets/T-1001/comments", {"body": "y"}),
+])
+def test_scope_missing_is_refused_for_every_method(lab: agent.Lab, method: str, path: str,
+                                                   body: dict[str, str]) -> None:
+    token = _token(lab, scopes=("tickets:read",)).token
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(token, tool="tickets", method=method, path=path, json=body)
+    assert denied.value.code == "scope_missing"
+    assert sum(_counts(lab).values()) == 0
+    assert _tool_calls(lab) == [("deny", "scope_missing")]
+
+
+def test_token_for_another_tool_is_refused_as_wrong_audience(lab: agent.Lab) -> None:
+    with pytest.raises(WrongAudienceError):
+        lab.broker.call(_token(lab).token, tool="payments", method="GET", path="/charges")
+    assert _tool_calls(lab) == [("deny", "wrong_audience")]
+    assert _counts(lab)["payments"] == 0
+
+
+@pytest.mark.parametrize("how", ["session", "token", "agent", "tenant"])
+def test_revoked_token_is_refused(lab: agent.Lab, how: str) -> None:
+    issued = _token(lab)
+    first = lab.broker.call(issued.token, tool="tickets", method="GET", path="/tickets")
+    assert first.status == 200
+    c = issued.claims
+    {"session": lambda: lab.vault.revoke_session(c.session),
+     "token": lambda: lab.vault.revoke_token(c.jti),
+     "agent": lambda: lab.vault.revoke_agent(c.sub),
+     "tenant": lambda: lab.vault.revoke_tenant(c.tenant)}[how]()
+    with pytest.raises(RevokedTokenError):
+        lab.broker.call(issued.token, tool="tickets", method="GET", path="/tickets")
+    assert _tool_calls(lab) == [("allow", "tool_call"), ("deny", "revoked")]
+    assert _counts(lab)["tickets"] == 1
+
+
+def test_expired_token_is_refused(lab: agent.Lab) -> None:
+    issued = _token(lab, ttl=60)
+    lab.clock.advance(60 + 5)  # exp + the verifier's leeway
+    with pytest.raises(ExpiredTokenError):
+        lab.broker.call(issued.token, tool="tickets", method="GET", path="/tickets")
+    assert _tool_calls(lab) == [("deny", "expired")]
+    assert _counts(lab)["tickets"] == 0
+
+
+def test_forged_token_is_refused(lab: agent.Lab) -> None:
+    token = _token(lab).token
+    head, payload, sig = token.split(".")
+    with pytest.raises(TokenError):
+        lab.broker.call(f"{head}.{payload}.{sig[::-1]}", tool="tickets", method="GET",
+                        path="/tickets")
+    assert _counts(lab)["tickets"] == 0
+
+
+def test_single_use_token_cannot_be_replayed(lab: agent.Lab) -> None:
+    token = _token(lab, single_use=True).token
+    assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
+    with pytest.raises(RevokedTokenError) as replay:
+        lab.broker.call(token, tool="tickets", method="GET", path="/tickets")
+    assert replay.value.scope == "replay"
+    assert _tool_calls(lab) == [("allow", "tool_call"), ("deny", "replay")]
+    assert _counts(lab)["tickets"] == 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: ReplayGuard forgets a used jti once now >= exp, but the verifier accepts the token "
+    "until exp + leeway, so a single-use token replays inside the leeway window"))
+def test_single_use_token_cannot_be_replayed_inside_the_expiry_leeway(lab: agent.Lab) -> None:
+    token = _token(lab, ttl=60, single_use=True).token
+    lab.clock.advance(59)
+    assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
+    lab.clock.advance(2)  # exp + 1: expired, but inside the verifier's 5 s leeway
+    with pytest.raises(TokenError):
+        lab.broker.call(token, tool="tickets", method="GET", path="/tickets")
+
+
+def test_single_use_token_refused_for_scope_is_not_burned(lab: agent.Lab) -> None:
+    token = _token(lab, single_use=True).token
+    with pytest.raises(AccessDenied):
+        lab.broker.call(token, tool="tickets", method="POST", path="/tickets",
+                        json={"title": "x", "body": "y"})
+    assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
+
+
+def _production_token(lab: agent.Lab, version: str) -> Any:
+    return _token(lab, "deploy:production", ("deploy:write",), agent_name="deploy-bot",
+                  task="deploy", ttl=120, intent=(("version", version),), approver="carol")
+
+
+@pytest.mark.parametrize("body", [
+    {"version": "6.6.6-evil"},
+    {"version": "1.4.2", "force": "true"},
+    {},
+    None,
+])
+def test_arguments_differing_from_the_approved_ones_are_refused(
+        lab: agent.Lab, body: dict[str, str] | None) -> None:
+    issued = _production_token(lab, "1.4.2")
+    assert issued.claims.approval is not None
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(issued.token, tool="deploy:production", method="POST",
+                        path="/environments/production/deployments", json=body)
+    assert denied.value.code == "approval_mismatch"
+    assert _counts(lab)["deploy"] == 0
+    assert _tool_calls(lab) == [("deny", "approval_mismatch")]
+
+
+def test_the_approved_arguments_go_through_with_the_environments_own_key(lab: agent.Lab) -> None:
+    issued = _production_token(lab, "1.4.2")
+    result = lab.broker.call(issued.token, tool="deploy:production", method="POST",
+                             path="/environments/production/deployments", json={"version": "1.4.2"})
+    assert result.status == 201 and result.json()["version"] == "1.4.2"
+    seen = lab.world.received("deploy")[-1]
+    assert (seen.credential_name, seen.tenant) == ("deploy:production", "acme")  # never admin
+
+
+# ---------------------------------------------------------------- redaction and upstream errors
+
+
+def test_payments_400_echo_comes_back_redacted(lab: agent.Lab) -> None:
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    result = lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
+    assert result.status == 400
+    assert result.json()["error"]["debug"]["api_key"] == "[REDACTED:payments]"
+    assert not _leaks(lab, result.body)
+    assert lab.world.received("payments")[-1].credential_ok is True  # it was the real key
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    """An upstream with the worst habit: it echoes the key it got in every common spelling."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        key = self.headers.get("X-Api-Key") or ""
+        data = key.encode()
+        quoted = urllib.parse.quote(key, safe="")
+        echoes = {
+            "raw": key,
+            "base64": base64.b64encode(data).decode(),
+            "base64_nopad": base64.b64encode(data).decode().rstrip("="),
+            "base64url": base64.urlsafe_b64encode(data).decode(),
+            "hex": data.hex(),
+            "hex_upper": data.hex().upper(),
+            "url": quoted,
+            "url_lower": quoted.lower(),
+            "url_plus": urllib.parse.quote_plus(key),
+            "json": json.dumps(key)[1:-1],
+            "basic": "Basic " + base64.b64encode(b"acme-billing:" + data).decode(),
+            "blob": base64.b64encode(json.dumps({"api_key": key}).encode()).decode(),
+            "query": "https://pay.example/retry?key=" + quoted + "&x=1",
+        }
+        body = json.dumps({"error": {"message": "bad request", "echo": echoes}}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Silenced."""
+
+
+@pytest.fixture
+def echo_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_echoed_key_is_redacted_in_every_encoded_form(lab: agent.Lab, echo_url: str) -> None:
+    broker = _broker(lab, lambda s: echo_url if s == "payments" else lab.world.url(s))
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    result = broker.call(token, tool="payments", method="POST", path="/refunds",
+                         json={"charge": "x"})
+    assert result.status == 400
+    echoes = result.json()["error"]["echo"]
+    assert not _leaks(lab, result.body), "a spelling of the key survived redaction"
+    for form, text in echoes.items():
+        assert "[REDACTED:payments]" in text, form
+
+
+def test_upstream_connection_failure_is_a_typed_error_without_secrets(lab: agent.Lab) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    broker = _broker(lab, lambda s: dead)
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    with pytest.raises(UpstreamError) as failure:
+        broker.call(token, tool="payments", method="POST", path="/refunds", json={"charge": "x"})
+    exc = failure.value
+    assert exc.status == 0 and exc.code == "upstream"
+    assert exc.__cause__ is None and exc.__suppress_context__ is True  # no chained traceback
+    text = f"{exc} {exc!r} {exc.args!r}"
+    assert "POST /refunds" in text and not _leaks(lab, text)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: Broker.call raises UpstreamError without a tool_call line, so an authorized call "
+    "that reached for the network (and burned a single-use token) leaves no trace in the log"))
+def test_upstream_failure_is_logged(lab: agent.Lab) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    broker = _broker(lab, lambda s: dead)
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    with pytest.raises(UpstreamError):
+        broker.call(token, tool="payments", method="POST", path="/refunds", json={"charge": "x"})
+    assert len(_tool_calls(lab)) == 1
+
+
+# ---------------------------------------------------------------- the access log
+
+
+def test_every_tool_call_is_logged_with_decision_and_reason(lab: agent.Lab) -> None:
+    read = _token(lab).token
+    bob = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    calls: list[tuple[str, dict[str, Any]]] = [
+        (read, dict(tool="tickets", method="GET", path="/tickets")),
+        (read, dict(tool="tickets", method="GET", path="/tickets/../oauth/token")),
+        (read, dict(tool="tickets", method="POST", path="/tickets",
+                    json={"title": "a", "body": "b"})),
+        (read, dict(tool="payments", method="GET", path="/charges")),
+        (read, dict(tool="nope", method="GET", path="/")),
+        (bob, dict(tool="payments", method="POST", path="/refunds", json={})),
+    ]
+    for token, call in calls:
+        try:
+            lab.broker.call(token, **call)
+        except (AccessDenied, TokenError):
+            pass
+    assert _tool_calls(lab) == [("allow", "tool_call"), ("deny", "operation_not_allowed"),
+                                ("deny", "scope_missing"), ("deny", "wrong_audience"),
+                                ("deny", "unknown_tool"), ("allow", "tool_call")]
+    events = [e for e in lab.log.events() if e.event == "tool_call"]
+    assert [e.detail for e in events if e.decision == "allow"] == ["status 200", "status 400"]
+    verified = [e for e in events if e.reason in ("tool_call", "operation_not_allowed",
+                                                  "scope_missing")]
+    assert all(e.tenant == "acme" and e.jti and e.session and e.agent for e in verified)
+    assert [e.fact("path") for e in events][:2] == ["/tickets", "/tickets/../oauth/token"]
+
+
+def test_log_lines_hold_no_credential_and_no_token(lab: agent.Lab, echo_url: str) -> None:
+    issued = _token(lab, "payments", ("payments:refund",), user="bob", task="refund")
+    lab.broker.call(issued.token, tool="payments", method="POST", path="/refunds", json={})
+    echo = _broker(lab, lambda s: echo_url if s == "payments" else lab.world.url(s))
+    echo.call(issued.token, tool="payments", method="POST", path="/refunds", json={})
+    with pytest.raises(AccessDenied):
+        lab.broker.call(issued.token, tool="payments", method="GET", path="/charges?x=1")
+    text = "\n".join(lab.log.lines())
+    assert not _leaks(lab, text)
+    assert issued.token not in text and issued.token.split(".")[2] not in text
+    assert len(_tool_calls(lab)) == 3
+
+
+# ---------------------------------------------------------------- values that refuse to leak
+
+
+def test_tool_result_repr_shows_no_body(lab: agent.Lab) -> None:
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    result = lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
+    size = len(result.body)
+    assert repr(result) == f"ToolResult(tool='payments', status=400, body=<{size} chars>)"
+    assert isinstance(result, ToolResult) and result.jti.startswith("tok-")
+
+
+def test_broker_refuses_pickling_and_names_only_tools(lab: agent.Lab) -> None:
+    with pytest.raises(TypeError):
+        pickle.dumps(lab.broker)
+    assert repr(lab.broker) == ("Broker(tools=['deploy:production', 'deploy:staging', 'files', "
+                                "'payments', 'tickets'])")
+
+
+def test_files_tool_uses_the_upstream_access_token_and_never_returns_it(lab: agent.Lab) -> None:
+    token = _token(lab, "files", ("files:read",), task="files").token
+    result = lab.broker.call(token, tool="files", method="GET", path="/files")
+    assert result.status == 200 and result.json()["files"][0]["name"] == "q4-forecast.xlsx"
+    assert lab.world.received("oauth")[-1].credential_name == "oauth:access"
+    refresh_tokens = [lab.store.get(t, "oauth:refresh") for t in TENANTS]
+    assert not Redactor(refresh_tokens, shapes=()).find(result.body)
+    for path in ("/oauth/token", "/files/../oauth/token"):
+        with pytest.raises(AccessDenied):
+            lab.broker.call(token, tool="files", method="POST", path=path,
+                            json={"grant_type": "refresh_token"})
