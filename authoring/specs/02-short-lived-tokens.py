@@ -118,7 +118,7 @@ print("the genuine token verifies for tenant", verifier.verify(token).claims.ten
 #   biased nonce leaks the private key (it has happened to game consoles and wallets). Ed25519
 #   derives the nonce from the key and the message: same input, same signature, no RNG to fail.
 #   It also makes our outputs reproducible.
-# - **Small and fast.** A 32-byte public key, a 64-byte signature, microseconds to verify.
+# - **Small and fast.** A 32-byte public key, a 64-byte signature, tens of microseconds to verify.
 
 # %%
 again = tokens.issue(facts, ring.active)
@@ -175,7 +175,7 @@ except errors.TokenError as exc:
 # | `aud` | which tool is it for? (exactly one) | `tickets` |
 # | `act.sub` | on behalf of which user? (delegation) | `ada` |
 # | `tenant` | in whose data? | `acme` |
-# | `task`, `session` | for which job, in which agent session? (what revocation cuts) | `triage-4711` |
+# | `task`, `session` | for which job, in which agent session? (what revocation cuts) | `triage-4711`, `sess-0001` |
 # | `scope` | which operations, space-separated, exact names | `tickets:comment tickets:read` |
 # | `iat`, `nbf`, `exp` | issued when, valid from, valid until (seconds since 1970) | `iat + 300` |
 # | `jti` | which token is this? (logs, replay, single use) | `tok-0001` |
