@@ -32,19 +32,41 @@ from course.errors import (
     UpstreamError,
     WrongAudienceError,
 )
+from course.policy import GrantPolicy
 from course.redact import Redactor
-from course.secretstore import Secret
-from course.world import CREDENTIAL_NAMES, SERVICES, TENANTS
+from course.refresh import RefreshKeeper
+from course.secretstore import Secret, SecretStore
+from course.vault import Vault
+from course.world import CREDENTIAL_NAMES, SERVICES, TENANTS, World
 
 SEED = "broker-tests"
 
 
-@pytest.fixture
-def lab() -> Iterator[agent.Lab]:
+@pytest.fixture(scope="module")
+def shared_world() -> Iterator[World]:
+    """One running world per module (starting and joining servers is the slow part)."""
+    with World.start(seed=SEED) as world:
+        yield world
+
+
+def _fresh_lab(world: World) -> agent.Lab:
+    """A fresh vault, store, broker, clock and log around ``world``; its records start empty."""
+    world.reset_records()
     clock = ManualClock()
     log = AccessLog(clock=clock, hmac_key=b"broker-tests-log-key-32-bytes-!!")  # no redactor
-    with agent.lab_world_and_vault(seed=SEED, clock=clock, log=log) as lab:
-        yield lab
+    store = SecretStore.from_seed(SEED)
+    world.provision(store)
+    vault = Vault.lab(policy=GrantPolicy(agent.standard_grants()), seed=SEED, clock=clock, log=log)
+    keeper = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token", clock=clock)
+    broker = Broker(verifier_for=vault.verifier, store=store, urls=world.url, clock=clock, log=log,
+                    refresh=keeper)
+    return agent.Lab(world=world, store=store, vault=vault, broker=broker, refresh=keeper,
+                     clock=clock, log=log)
+
+
+@pytest.fixture
+def lab(shared_world: World) -> agent.Lab:
+    return _fresh_lab(shared_world)
 
 
 def _credentials(lab: agent.Lab) -> list[Secret]:
@@ -450,7 +472,12 @@ def test_broker_refuses_pickling_and_names_only_tools(lab: agent.Lab) -> None:
                                 "'payments', 'tickets'])")
 
 
-def test_files_tool_uses_the_upstream_access_token_and_never_returns_it(lab: agent.Lab) -> None:
+def test_files_tool_uses_the_upstream_access_token_and_never_returns_it() -> None:
+    with World.start(seed=SEED) as world:  # its own world: the upstream refresh token rotates
+        _files_tool_checks(_fresh_lab(world))
+
+
+def _files_tool_checks(lab: agent.Lab) -> None:
     token = _token(lab, "files", ("files:read",), task="files").token
     result = lab.broker.call(token, tool="files", method="GET", path="/files")
     assert result.status == 200 and result.json()["files"][0]["name"] == "q4-forecast.xlsx"
