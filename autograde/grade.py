@@ -460,11 +460,11 @@ def _exercises(course: Course, task: _Task, nb: Any | None,
 
 
 def _kernel_reason(cell: Any) -> str:
+    """Why a test cell failed in the kernel: the error's name and message, never its
+    traceback (which quotes the failing line, possibly a hidden test)."""
     for out in cell.outputs:
         if out.output_type == "error":
-            if "HIDDEN" in "".join(out.get("traceback", [])):
-                return out.ename
-            return f"{out.ename}: {str(out.evalue)[:200]}".rstrip(": ")  # no trailing colon
+            return f"{out.ename}: {str(out.evalue)[:200]}".rstrip(": ")
         if out.output_type == "stream" and out.name == "stderr":
             return "wrote to stderr"
     return ""

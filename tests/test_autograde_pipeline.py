@@ -3,6 +3,8 @@ nbgrader's gradebook (blank 0, honest full marks, a planted mistake loses its ex
 and a rerun resumes without regrading."""
 from __future__ import annotations
 
+import csv
+import html
 import sys
 from pathlib import Path
 
@@ -22,8 +24,10 @@ from helpers import (  # noqa: E402
 )
 
 from autograde.config import Course  # noqa: E402
+from autograde.feedback import write_feedback  # noqa: E402
 from autograde.grade import grade, load_results  # noqa: E402
 from autograde.release import ReleaseRefused, leaks, release  # noqa: E402
+from autograde.report import write_report  # noqa: E402
 
 AUTOGRADED_POINTS = 7.0  # three exercises; the 1-point reflection is graded by hand
 
@@ -84,7 +88,7 @@ def test_a_small_class_is_graded_into_the_gradebook_and_resumes(tmp_path: Path) 
     submit(course, "honest", solved(course))
     submit(course, "mistake", solved(course, is_expired=(
         "def is_expired(exp: int, now: int, leeway: int = 0) -> bool:\n"
-        "    return now >= exp + leeway  # off by one at the boundary\n")))
+        "    return now > exp  # forgets the leeway: only a hidden check notices\n")))
     results = {r.student: r for r in grade(course, workers=2)}
 
     assert results["blank"].score == 0.0
@@ -108,3 +112,44 @@ def test_a_small_class_is_graded_into_the_gradebook_and_resumes(tmp_path: Path) 
     assert ledger.stat().st_mtime_ns == before  # resumed: nothing regraded
     assert {r.student: r.score for r in again} == {k: v.score for k, v in results.items()}
     assert len(load_results(course)) == 3
+
+    report = write_report(course)
+    names = {p.name for p in report.files}
+    assert {"grades.csv", "exercises.csv", "needs_human.csv", "score_distribution.png",
+            "pass_rate_per_exercise.png"} <= names
+    for png in (course.reports_dir / "score_distribution.png",
+                course.reports_dir / "pass_rate_per_exercise.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with (course.reports_dir / "grades.csv").open() as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    assert rows["honest"]["score"] == "7" and rows["mistake"]["score"] == "5"
+    with (course.reports_dir / "exercises.csv").open() as fh:
+        failed = [r for r in csv.DictReader(fh) if r["student"] == "mistake" and r["score"] == "0"]
+    assert [r["exercise"] for r in failed] == ["test_is_expired"]
+    assert failed[0]["reason"] == "a hidden check failed"
+
+    pages = write_feedback(course)
+    assert len(pages) == 3
+    hidden = _hidden_lines(course)
+    for page in pages:
+        text = page.read_text()
+        assert "<svg" in text and "cdn" not in text.lower() and "<script" not in text
+        assert not [line for line in hidden if html.escape(line) in text], page
+    mistake = (course.feedback_dir / "mistake" / ASSIGNMENT / "ps1.html").read_text()
+    assert "failed: a hidden check failed" in mistake
+
+
+def _hidden_lines(course: Course) -> list[str]:
+    src = nbformat.read(course.source_dir / ASSIGNMENT / FIXTURE.name, 4)
+    lines = []
+    for c in src.cells:
+        inside = False
+        for line in c.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 12:  # not `pass`, `try:`
+                lines.append(line.strip())
+    assert lines
+    return lines

@@ -1,0 +1,136 @@
+"""Per-student HTML feedback that works offline and never shows a hidden test.
+
+Written from the autograded notebook and its grading ledger to
+feedback/<student>/<assignment>/<notebook>.html. Test cells show their *release* source
+(what the learner already had) and, instead of kernel outputs or tracebacks (which quote the
+failing hidden line), the verdict and its reason. Mermaid diagrams become inline SVG drawn by
+`autograde.mermaid` (no CDN, no vendored JavaScript); a diagram it cannot draw is shown as its
+source with a note. Learner output is escaped text or a PNG, never live HTML or script.
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import mistune
+import nbformat
+
+from .config import Course
+from .grade import GradedNotebook, load_results
+from .mermaid import to_svg
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MERMAID = re.compile(r"```mermaid\s*\n(.*?)```", re.S)
+MAX_TEXT = 4000
+STYLE = """body{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#121417}
+pre{background:#f6f8fa;padding:.6rem;overflow:auto;white-space:pre-wrap}
+.out{background:#fff;border-left:3px solid #ccc}.pass{color:#1b7a3a}.fail{color:#b3261e}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.3rem .6rem}
+.note{color:#555;font-size:.9em}.cell{margin:1rem 0}"""
+
+
+_MD = mistune.create_markdown(escape=True)
+
+
+def _markdown(text: str) -> str:
+    """Markdown with raw HTML escaped (a learner's answer must not run in a browser)."""
+    parts = []
+    pos = 0
+    for m in MERMAID.finditer(text):
+        parts.append(_MD(text[pos:m.start()]))
+        svg = to_svg(m.group(1))
+        parts.append(svg if svg else (f"<p class='note'>Diagram (Mermaid source; this diagram "
+                                      f"type is not drawn offline):</p><pre>{html.escape(m.group(1))}</pre>"))
+        pos = m.end()
+    parts.append(_MD(text[pos:]))
+    return "".join(parts)
+
+
+def _text(value: Any) -> str:
+    text = "".join(value) if isinstance(value, list) else str(value)
+    text = ANSI.sub("", text)
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + f"\n[... {len(text) - MAX_TEXT} more characters]"
+    return html.escape(text)
+
+
+def _outputs(cell: Any) -> str:
+    out = []
+    for o in cell.get("outputs", []):
+        kind = o.get("output_type")
+        if kind == "stream":
+            out.append(f"<pre class='out'>{_text(o.get('text', ''))}</pre>")
+        elif kind in ("execute_result", "display_data"):
+            data = o.get("data", {})
+            png = data.get("image/png")
+            if isinstance(png, str) and re.fullmatch(r"[A-Za-z0-9+/=\s]+", png):
+                out.append(f"<img alt='output' src='data:image/png;base64,{png.strip()}'>")
+            elif "text/plain" in data:
+                out.append(f"<pre class='out'>{_text(data['text/plain'])}</pre>")
+        elif kind == "error":
+            out.append(f"<pre class='out fail'>{_text(o.get('traceback') or o.get('ename', ''))}</pre>")
+    return "".join(out)
+
+
+def render(nb: Any, released: Any, result: GradedNotebook) -> str:
+    """The feedback page for one notebook (a string of HTML)."""
+    rel = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in released.cells}
+    verdicts = {e.grade_id: e for e in result.exercises}
+    body = [f"<h1>{html.escape(result.assignment)} / {html.escape(result.notebook)}: "
+            f"{result.score:g} / {result.max_score:g}</h1>",
+            f"<p>Student: {html.escape(result.student)}</p>",
+            "<table><tr><th>exercise</th><th>points</th><th>verdict</th></tr>"]
+    for e in result.exercises:
+        ok = e.max_score > 0 and e.score >= e.max_score
+        why = "passed" if ok else f"failed: {e.reason or 'see the cell below'}"
+        body.append(f"<tr><td>{html.escape(e.grade_id)}</td><td>{e.score:g} / {e.max_score:g}</td>"
+                    f"<td class='{'pass' if ok else 'fail'}'>{html.escape(why)}</td></tr>")
+    body.append("</table>")
+    if result.reasons:
+        body.append("<h2>Notes from the grader</h2><ul>")
+        body += [f"<li>{html.escape(r)}</li>" for r in result.reasons]
+        body.append("</ul>")
+    for cell in (nb.cells if nb is not None else []):
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if cell.cell_type == "markdown":
+            body.append(f"<div class='cell'>{_markdown(cell.source)}</div>")
+            continue
+        if cell.cell_type != "code":
+            continue
+        if meta.get("grade") and not meta.get("solution"):
+            source = rel[gid].source if gid in rel else "# (check cell)"
+            e = verdicts.get(gid)
+            ok = e is not None and e.max_score > 0 and e.score >= e.max_score
+            verdict = "passed" if ok else f"failed: {e.reason if e and e.reason else 'see above'}"
+            body.append(f"<div class='cell'><pre>{html.escape(source)}</pre>"
+                        f"<p class='{'pass' if ok else 'fail'}'>{html.escape(gid or '')}: "
+                        f"{html.escape(verdict)}</p></div>")
+            continue
+        body.append(f"<div class='cell'><pre>{html.escape(cell.source)}</pre>{_outputs(cell)}</div>")
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(result.assignment)} feedback</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write_feedback(course: Course, assignments: Iterable[str] | None = None) -> list[Path]:
+    """One HTML file per graded notebook; returns the paths written."""
+    wanted = set(assignments) if assignments else None
+    written = []
+    for result in load_results(course):
+        if wanted is not None and result.assignment not in wanted:
+            continue
+        released_path = course.release_dir / result.assignment / f"{result.notebook}.ipynb"
+        if not released_path.exists():
+            continue
+        released = nbformat.read(released_path, 4)
+        graded = course.autograded_dir / result.student / result.assignment / f"{result.notebook}.ipynb"
+        nb = nbformat.read(graded, 4) if graded.exists() else None
+        out = course.feedback_dir / result.student / result.assignment / f"{result.notebook}.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render(nb, released, result))
+        written.append(out)
+    return written
