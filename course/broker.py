@@ -101,7 +101,9 @@ class Broker:
             answer = httpclient.request(method, self._urls(connector.service) + path,
                                         headers=connector.inject(credential), json=json)
         except VaultLabError as exc:
-            raise UpstreamError(0, redactor.redact(str(exc))) from None
+            message = redactor.redact(str(exc))
+            self._record(claims, tool, method, path, "deny", "upstream_error", message)
+            raise UpstreamError(0, message) from None
         body = redactor.redact(answer.body.decode("utf-8", errors="replace"))
         self._record(claims, tool, method, path, "allow", "tool_call", f"status {answer.status}")
         return ToolResult(tool=tool, status=answer.status, body=body, jti=claims.jti)

@@ -13,7 +13,7 @@ import threading
 
 from .clock import Clock
 from .errors import RevokedTokenError
-from .tokens import TokenClaims
+from .tokens import MAX_LEEWAY, TokenClaims
 
 
 class RevocationList:
@@ -102,7 +102,11 @@ class RevocationList:
 
 
 class ReplayGuard:
-    """Remembers used single-use token ids until they expire; a second use is refused."""
+    """Remembers used single-use token ids until no verifier could accept them; a second use is refused.
+
+    An id is kept until ``exp + MAX_LEEWAY``: a verifier forgives up to that
+    much clock skew, so forgetting at ``exp`` would reopen a replay window.
+    """
 
     def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
@@ -115,7 +119,7 @@ class ReplayGuard:
             return
         with self._lock:
             now = self._clock.now()
-            self._used = {j: exp for j, exp in self._used.items() if exp > now}
+            self._used = {j: exp for j, exp in self._used.items() if exp + MAX_LEEWAY > now}
             if claims.jti in self._used:
                 raise RevokedTokenError("replay")
             self._used[claims.jti] = claims.exp
