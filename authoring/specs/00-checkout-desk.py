@@ -101,14 +101,17 @@
 # %% locked id=setup
 import dataclasses
 
-from course import TRUST_PATH, grading, plots, simulator
+from course import TRUST_PATH, grading, simulator
 
 print("trust path:", " -> ".join(TRUST_PATH))
 print("lenses:    ", ", ".join(f"{key} ({label})" for key, label in simulator.LENSES.items()))
 print("tricks:    ", len(simulator.TRICKS), "of them, plus None for the honest request")
 
 # %%
-import matplotlib.pyplot as plt  # for the pictures of the path below (kept out of setup: slow)
+# The pictures of the path need matplotlib; importing it here keeps the setup cell quick.
+import matplotlib.pyplot as plt  # noqa: E402
+
+from course import plots  # noqa: E402
 
 # %% [markdown]
 # ## One honest request, hop by hop
@@ -220,8 +223,9 @@ print(simulator.describe(simulator.walk("injected-instruction"), "reviewer"))
 # %% [markdown]
 # The model did obey the hidden instruction (the scripted model in this lab does, on purpose, as
 # real models often do). It did not matter: the lending book has no line that lets the support
-# agent use the payments system for a triage job, so the vault said `no_grant`. The attacker controlled the agent's *words*, but
-# not its *authority*. That is the difference between a desk and a photocopier in one sentence.
+# agent use the payments system for a triage job, so the vault said `no_grant`. The attacker
+# controlled the agent's *words*, but not its *authority*. That is the difference between a desk
+# and a photocopier in one sentence.
 #
 # ## The simulator
 #
