@@ -483,7 +483,7 @@ assert grading.exactly(_leaks_checked(_k, ()), []), "no secrets, no findings"
 assert grading.exactly(_leaks_checked(_k, [_K]), [("metrics:key", "raw")]), "a list of secrets works"
 # the lab's own credentials of another world (other seed), in every spelling
 _w_secrets = [secretstore.lab_secret("grader", f"acme/{n}", prefix="tk_live_") for n in "ab"]
-_w = [secretstore.Secret(s.reveal(), name=n) for s, n in zip(_w_secrets, ("k:a", "k:b"))]
+_w = [secretstore.Secret(s.reveal(), name=n) for s, n in zip(_w_secrets, ("k:a", "k:b"), strict=True)]
 _text = "auth " + _b64(b"x:" + _w[0].reveal().encode()) + " trace " + _w[1].reveal().encode().hex()
 assert grading.exactly(_leaks_checked(_text, _w), [("k:a", "base64"), ("k:b", "hex")]), \
     "unseen keys, alignment 2 and hex"
@@ -793,7 +793,7 @@ for _args, _kw, _want in _edge:
 assert grading.exactly(_window_checked(_E, _E + 300, _E + 30, _E + 100), 70), \
     "revoked_at also works as a positional argument"
 for _bad in [(_E, _E, _E), (_E + 5, _E, _E)]:
-    grading.expect_raises(lambda: _window_checked(*_bad), ValueError, "inputs are checked",
+    grading.expect_raises(lambda _b=_bad: _window_checked(*_b), ValueError, "inputs are checked",
                           "a credential that expires at or before its issue time is refused")
 # a sweep against the kit's numbers (a token in plots.exposure_seconds is the same window)
 for _i in range(200):
