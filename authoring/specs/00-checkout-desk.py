@@ -60,9 +60,11 @@
 #    stamp is a digital signature. Because it dies on its own in minutes, losing it is a small
 #    problem, not a lock-changing one.
 # 4. **It writes the ledger.** Every pass handed out and every refusal goes into a bound book
-#    with numbered pages: who asked, for what, what the desk decided and why. Pages cannot be
-#    torn out without it showing. The ledger records the pass's serial number, never a copy of
-#    the master key. That ledger is the *access log*.
+#    with numbered pages: who asked, for what, what the desk decided and why. A page cannot be
+#    changed, removed or slipped in without the numbering giving it away (and once the desk tells
+#    someone outside how far the book went, cutting off the last pages shows too). The ledger
+#    records the pass's serial number, never a copy of the master key. That ledger is the
+#    *access log*.
 #
 # And at the machine itself stands a **door keeper** (the *broker*): it reads the pass, checks
 # the stamp, the door, the job and the time, and only then opens the door, using the real key
