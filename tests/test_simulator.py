@@ -110,9 +110,12 @@ def test_lenses_speak_their_layer(walks) -> None:
 
 def test_walks_are_deterministic() -> None:
     for trick in ("injected-instruction", "revoked-session"):
-        assert simulator.walk(trick) == simulator.walk(trick)
-        assert simulator.simulate(trick, "engineer", wiring="naive") == \
-            simulator.simulate(trick, "engineer", wiring="naive")
+        assert simulator.walk(trick, fresh=True) == simulator.walk(trick, fresh=True)
+        first = simulator.walk(trick, wiring="naive", fresh=True)
+        again = simulator.walk(trick, wiring="naive", fresh=True)
+        assert first is not again
+        assert simulator.describe(first, "engineer") == simulator.describe(again, "engineer")
+    assert simulator.walk("revoked-session") is simulator.walk("revoked-session"), "kept"
 
 
 def test_no_secret_token_port_or_url_in_any_output(walks) -> None:
