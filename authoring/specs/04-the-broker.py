@@ -253,7 +253,9 @@ print("in the raw answer:", leaks(raw.text), "| in the broker's answer:", leaks(
 # header, a hex dump in a debug line, a percent-encoded query string or an escaped JSON string,
 # is a different sequence of characters each time, and a redactor that only searches for the raw
 # value misses all of them. These are the spellings the kit's reference looks for (names and
-# lengths; the values stay in the store):
+# lengths; the values stay in the store). This key is made of letters, digits and `_`, so its
+# URL-encoded and JSON-escaped spellings are the raw value itself and are listed once; a password
+# with `/`, `+`, `"` or a space in it has every one of them.
 
 # %%
 payments_key = lab.store.get("acme", "payments")
@@ -515,9 +517,21 @@ grading.expect(redact("nothing to see", (_key,)) == "nothing to see", "no over-r
                "text without a secret must come back unchanged")
 print("redact: visible checks passed")
 ### BEGIN HIDDEN TESTS
+def _refuse_reference(*args, **kwargs):
+    raise AssertionError("redact must do its own work, not call the kit's redaction reference")
+
+
 def _redact_checked(text, secrets):
-    with grading.tripwire(redaction, "encoded_forms", "Redactor", "contains_secret"):
-        out = redact(text, tuple(secrets))
+    # By name (tripwire) and by identity (an alias imported earlier reaches the same code).
+    saved = redaction.encoded_forms.__code__, redaction.contains_secret.__code__
+    redaction.encoded_forms.__code__ = redaction.contains_secret.__code__ = \
+        _refuse_reference.__code__
+    try:
+        with grading.tripwire(redaction, "encoded_forms", "Redactor", "contains_secret"), \
+                grading.tripwire(redaction.Redactor, "__init__"):
+            out = redact(text, tuple(secrets))
+    finally:
+        redaction.encoded_forms.__code__, redaction.contains_secret.__code__ = saved
     assert type(out) is str
     return out
 
@@ -830,7 +844,7 @@ except NotImplementedError:
 # %%
 try:
     places = {
-        "model context": (naive_report.observations, brokered_report.observations),
+        "tool output seen": (naive_report.observations, brokered_report.observations),
         "prompt + memory": ([naive.system_prompt, *naive.memory],
                             [brokered.system_prompt, *brokered.memory]),
         "agent trace": (naive.trace, brokered.trace),
