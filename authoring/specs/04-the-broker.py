@@ -36,9 +36,10 @@
 # %% [markdown]
 # ## The broker's job, in one sequence
 #
-# Think of a hotel valet desk. You hand over a numbered ticket, not your car key; the valet holds
-# the key, fetches *your* car (the one on your ticket, not the one you point at), and hands you
-# back the car without the key in it. The broker is that desk:
+# Think of a hotel valet desk. Guests hand over a numbered ticket, never a key. The valet keeps the
+# keys, takes the car the *ticket* names (not the one a guest points at), drives it only along
+# the routes on the house list, and whatever comes back to the guest never has a key in it. The
+# broker is that desk:
 #
 # ```mermaid
 # sequenceDiagram
@@ -186,9 +187,9 @@ print(f"the ticket service saw: {seen.method} {seen.path} credential_ok={seen.cr
 # %% [markdown]
 # ## 3. What the broker refuses
 #
-# Every attempt below reaches the kit's broker. Each is refused with a reason code before any
-# credential leaves the store, and each refusal is logged. Read the codes: an on-call engineer
-# sees exactly these in the access log.
+# Every attempt below reaches the kit's broker. Apart from the first use of the single-use token,
+# each is refused with a reason code before any credential leaves the store, and every attempt is
+# logged. Read the codes: an on-call engineer sees exactly these in the access log.
 
 # %%
 read = token_for("tickets", ["tickets:read"])
@@ -273,7 +274,8 @@ print("found:", [(f.name, f.form) for f in kit_redactor.find(dump)])
 
 # %% [markdown]
 # The last one is the hardest: inside a `Basic` header the key is base64-encoded *together with*
-# the user name, so the key's own base64 never appears. The kit catches it through the three
+# the user name, so its bits are shifted, and unless the name happens to be a multiple of three
+# bytes long the key's own base64 text never appears. The kit catches it through the three
 # alignments a value can have inside a longer base64 text. Your redactor below does not have to go
 # that far, and the reflection at the end asks what that means.
 #
