@@ -752,7 +752,9 @@ class LearnerBroker(broker.Broker):
         try:
             answer = send(outgoing)
         except errors.VaultLabError as exc:
-            raise errors.UpstreamError(0, redact(str(exc), secrets)) from None
+            message = redact(str(exc), secrets)
+            self._record(claims, tool, method, path, "deny", "upstream_error", message)
+            raise errors.UpstreamError(0, message) from None
         body = redact(answer.text, secrets)                              # yours
         self._record(claims, tool, method, path, "allow", "tool_call", f"status {answer.status}")
         return broker.ToolResult(tool=tool, status=answer.status, body=body, jti=claims.jti)
