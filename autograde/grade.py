@@ -18,13 +18,14 @@ import copy
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,13 +351,21 @@ def run_judge(job: dict[str, Any], *, seconds: float) -> tuple[dict[str, dict[st
 
 @dataclass(kw_only=True)
 class _Outcome:
-    executed: Any
-    events: RunEvents
-    verdicts: dict[str, dict[str, Any]]
-    judge_error: str | None
+    executed: Any = None
+    events: RunEvents | None = None
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    judge_error: str | None = None
+    findings: tuple[hostile.Finding, ...] = ()
+    failure: str | None = None
 
 
 def _work(task: _Task, sandbox: Sandbox) -> _Outcome:
+    """In a worker process: read, sanitize, then run the kernel and the judge side by side."""
+    if not task.path.exists():
+        return _Outcome(failure="no submitted file for this notebook")
+    _prepare(task.course, task)
+    if task.failure is not None:
+        return _Outcome(findings=task.findings, failure=task.failure)
     limits = task.course.limits
     learner_argv = sandbox.wrap(python_cmd("autograde.learner"))
     job = judge_job(task.source, task.sanitized, learner_argv=learner_argv, limits=limits)
@@ -364,12 +373,13 @@ def _work(task: _Task, sandbox: Sandbox) -> _Outcome:
     judge_thread = threading.Thread(
         target=lambda: box.update(r=run_judge(job, seconds=limits.judge_seconds)), daemon=True)
     judge_thread.start()
-    executed = copy.deepcopy(task.sanitized)
+    executed = task.sanitized
     events = run_notebook(executed, sandbox=sandbox, limits=limits, files=task.source.files,
                           files_root=task.course.source_dir / task.source.assignment)
     judge_thread.join()
     verdicts, error = box.get("r", ({}, "the judge did not finish"))
-    return _Outcome(executed=executed, events=events, verdicts=verdicts, judge_error=error)
+    return _Outcome(executed=executed, events=events, verdicts=verdicts, judge_error=error,
+                    findings=task.findings)
 
 
 # ---------------------------------------------------------------- writing results (grader)
@@ -425,11 +435,16 @@ def _save(course: Course, task: _Task, nb: Any) -> None:
 
     cfg = course.nbgrader_config()
     resources = _resources(course, task)
-    for klass in (LimitOutput, SaveAutoGrades, AssignLatePenalties):
+    steps = [LimitOutput, SaveAutoGrades]
+    if (task.path.parent / "timestamp.txt").exists():  # only a timestamped submission is late
+        steps.append(AssignLatePenalties)
+    for klass in steps:
         nb, resources = klass(config=cfg).preprocess(nb, resources)
     out = _autograded_path(course, task)
     out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out)
+    # Written as JSON directly: nbformat.write re-validates the whole notebook (slow), and
+    # what we write is nbgrader's own sanitized notebook plus kernel outputs.
+    out.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def _autograded_path(course: Course, task: _Task) -> Path:
@@ -591,36 +606,25 @@ def grade(course: Course, *, assignments: Iterable[str] | None = None,
                         continue
                 tasks.append(task)
     total = len(tasks)
-    pending: dict[Future[_Outcome], _Task] = {}
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        for task in tasks:
-            if not task.path.exists():
-                task.failure = "no submitted file for this notebook"
-            else:
-                _prepare(course, task)
-            if task.failure is None:
-                pending[pool.submit(_work, task, sandbox)] = task
-            else:
-                results.append(_finish(course, task, None, sandbox))
-                if progress:
-                    progress(len(results), total, results[-1])
-        for future in _as_completed(pending):
+    # Worker processes (not threads): sanitizing and driving kernels is Python work that
+    # would otherwise queue on one GIL behind the gradebook writes done here.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=context) as pool:
+        pending = {pool.submit(_work, task, sandbox): task for task in tasks}
+        for future in as_completed(pending):
             task = pending[future]
             try:
-                outcome = future.result()
+                outcome: _Outcome | None = future.result()
             except Exception as exc:  # noqa: BLE001 - the grader's own failure, recorded
                 task.failure = f"grader error ({type(exc).__name__}: {str(exc)[:120]})"
                 outcome = None
-            results.append(_finish(course, task, outcome, sandbox))
+            if outcome is not None:
+                task.findings, task.failure = outcome.findings, outcome.failure
+            results.append(_finish(course, task, outcome if task.failure is None else None,
+                                   sandbox))
             if progress:
                 progress(len(results), total, results[-1])
     return sorted(results, key=lambda r: (r.assignment, r.student, r.notebook))
-
-
-def _as_completed(pending: dict[Future[_Outcome], _Task]) -> Iterable[Future[_Outcome]]:
-    from concurrent.futures import as_completed
-
-    return as_completed(list(pending))
 
 
 def progress_bar(stream: Any = None) -> Progress:
