@@ -86,6 +86,9 @@ class Sandbox:
                 "--die-with-parent", "--new-session", "--clearenv"]
         for key, value in sandbox_env().items():
             argv += ["--setenv", key, value]
+        # The private /tmp comes first: a course (or its venv) that itself lives under /tmp,
+        # as a fresh CI clone may, is then bound on top of it instead of hidden by it.
+        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for top in ("usr", "lib", "lib64", "lib32", "bin", "sbin"):
             host = Path("/") / top
             if host.is_symlink():
@@ -94,7 +97,6 @@ class Sandbox:
                 argv += ["--ro-bind", str(host), str(host)]
         for root in _readonly_roots():
             argv += ["--ro-bind", str(root), str(root)]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for path in rw:
             argv += ["--bind", str(path), str(path)]
         argv += ["--chdir", workdir, "--"]
