@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from . import httpclient
 from .clock import Clock
-from .connectors import Connector, by_tool
+from .connectors import PUBLIC_NAMES, Connector, by_tool
 from .errors import AccessDenied, TokenError, UpstreamError, VaultLabError
 from .policy import intent_digest
 from .redact import Redactor
@@ -95,7 +95,12 @@ class Broker:
             raise
         claims = verified.claims
         self._authorize(claims, connector, method, path, json)
-        credential = self._credential(connector, claims.tenant)
+        try:
+            credential = self._credential(connector, claims.tenant)
+        except VaultLabError as exc:  # e.g. the upstream refresh was refused: still leave a trace
+            self._record(claims, tool, method, path, "deny", "upstream_error"
+                         if isinstance(exc, UpstreamError) else exc.code, str(exc))
+            raise
         redactor = self._redactor(claims.tenant, credential)
         try:
             answer = httpclient.request(method, self._urls(connector.service) + path,
@@ -145,7 +150,8 @@ class Broker:
         with self._lock:
             redactor = self._redactors.get(key)
             if redactor is None:
-                secrets = [self._store.get(tenant, n) for n in self._store.names(tenant)]
+                secrets = [self._store.get(tenant, n) for n in self._store.names(tenant)
+                       if n not in PUBLIC_NAMES]
                 redactor = Redactor([*secrets, extra])
                 self._redactors = {k: v for k, v in self._redactors.items() if k[0] != tenant}
                 self._redactors[key] = redactor

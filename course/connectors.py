@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from .secretstore import Secret
 
+# Kept in the secret store for convenience, but not secret: never redacted from output.
+PUBLIC_NAMES: frozenset[str] = frozenset({"oauth:client_id"})
+
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9_\-/]*")
 
 

@@ -405,9 +405,6 @@ def test_upstream_failure_is_logged(lab: agent.Lab) -> None:
     assert not _leaks(lab, "\n".join(lab.log.lines()))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Broker.call fetches the credential outside any logging: when the upstream OAuth "
-    "refresh fails, the UpstreamError leaves no tool_call line"))
 def test_credential_fetch_failure_is_logged() -> None:
     with World.start(seed=SEED) as world:
         lab = _fresh_lab(world)
@@ -425,9 +422,6 @@ def test_credential_fetch_failure_is_logged() -> None:
         assert _tool_calls(lab) == [("deny", "upstream_error")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Broker._credential raises AccessDenied('no_refresh') directly instead of through "
-    "_deny, so this refusal is the one AccessDenied the broker never logs"))
 def test_missing_refresh_keeper_refusal_is_logged(lab: agent.Lab) -> None:
     broker = Broker(verifier_for=lab.vault.verifier, store=lab.store, urls=lab.world.url,
                     clock=lab.clock, log=lab.log)  # no refresh keeper
