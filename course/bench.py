@@ -114,8 +114,8 @@ def bench_revocation(n: int = 2000) -> Figure:
 
 
 def bench_broker(n: int = 200) -> Figure:
-    from .redteam import hardened_wiring
     from .policy import AgentRequest
+    from .redteam import hardened_wiring
 
     wiring = hardened_wiring("bench")
     try:

@@ -42,7 +42,8 @@ def exactly(value: Any, expected: Any) -> bool:
     if isinstance(expected, dict):
         return value.keys() == expected.keys() and all(exactly(value[k], expected[k]) for k in expected)
     if isinstance(expected, list | tuple):
-        return len(value) == len(expected) and all(exactly(a, b) for a, b in zip(value, expected, strict=True))
+        return len(value) == len(expected) and all(
+            exactly(a, b) for a, b in zip(value, expected, strict=True))
     if isinstance(expected, frozenset | set):
         return bool(expected == value)
     return bool(expected == value) and bool(value == expected)

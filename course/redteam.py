@@ -385,7 +385,7 @@ def run_suite(builders: Mapping[str, Builder] | None = None, *, seed: str = "lab
     """Run every attack against a fresh wiring of each kind (one world per kind)."""
     builders = builders or {"naive": naive_wiring, "hardened": hardened_wiring}
     outcomes = []
-    for kind, build in builders.items():
+    for build in builders.values():
         world = World.start(seed=seed)
         try:
             for attack in attacks:

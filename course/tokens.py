@@ -320,5 +320,6 @@ def verify(token: object, **options: Any) -> VerifiedToken:
 
 __all__ = [
     "ALGORITHM", "ALLOWED_ALGORITHMS", "MAX_LEEWAY", "REQUIRED_CLAIMS", "TOKEN_TYPE",
-    "PluggedVerifier", "TokenClaims", "TokenError", "VerifiedToken", "Verifier", "issue", "unverified_header", "verify",
+    "PluggedVerifier", "TokenClaims", "TokenError", "VerifiedToken", "Verifier", "issue",
+    "unverified_header", "verify",
 ]

@@ -17,7 +17,8 @@ VALUE = "sk_live_0123456789abcdef0123456789abcdef"
 
 def test_secret_repr_str_and_format_are_masked():
     s = Secret(VALUE, name="tickets")
-    for shown in (repr(s), str(s), f"{s}", f"{s!r}", "%s" % (s,), format(s, ">80"), repr([s]), str({"k": s})):
+    for shown in (repr(s), str(s), f"{s}", f"{s!r}", "%s" % (s,),  # noqa: UP031 - old-style formatting must mask too
+                  format(s, ">80"), repr([s]), str({"k": s})):
         assert VALUE not in shown
         assert "***" in shown
 

@@ -134,7 +134,8 @@ def test_every_revocation_kind_kills_the_token(lab, how):
     vault, log = lab
     s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
     issued = vault.request(req(s.id))
-    {"token": lambda: vault.revoke_token(issued.claims.jti), "agent": lambda: vault.revoke_agent("helpdesk-bot"),
+    {"token": lambda: vault.revoke_token(issued.claims.jti),
+     "agent": lambda: vault.revoke_agent("helpdesk-bot"),
      "tenant": lambda: vault.revoke_tenant("acme"), "all": vault.revoke_all}[how]()
     with pytest.raises(errors.RevokedTokenError):
         vault.verifier("tickets").verify(issued.token)
