@@ -55,6 +55,7 @@ If a ``revoke_jti``/``revoke_session``/``revoke_agent`` event also names a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -169,6 +170,17 @@ def canonical_json(obj: object) -> str:
 
 def _line_hash(prev: str, body: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev + canonical_json(body)).encode("ascii")).hexdigest()
+
+
+def _with_hash(body_json: str, digest: str) -> str:
+    """``canonical_json(body | {"hash": digest})`` without serialising twice.
+
+    Keys are sorted and every key is always present, so "hash" sits right
+    before "jti"; the sequence ``,"jti":`` cannot occur inside a JSON string
+    (its quote would be escaped), so the first one is the key.
+    """
+    at = body_json.index(',"jti":')
+    return f'{body_json[:at]},"hash":"{digest}"{body_json[at:]}'
 
 
 def _record_body(event: Event) -> dict[str, Any]:
@@ -575,12 +587,12 @@ class AccessLog:
                 raise AuditError("this access log is closed or failed; open it again")
             draft = Event(seq=len(self._events) + 1, time=int(self._clock.now()),
                           prev=self.head(), **fields)
-            body = _record_body(draft)
-            record = {**body, "hash": _line_hash(draft.prev, body)}
-            line = canonical_json(record)
+            body_json = canonical_json(_record_body(draft))
+            digest = hashlib.sha256((draft.prev + body_json).encode("ascii")).hexdigest()
+            line = _with_hash(body_json, digest)
             if self._fd is not None:
                 self._write(line.encode("ascii") + b"\n")
-            written = _event_from_record(record)
+            written = dataclasses.replace(draft, hash=digest)
             self._events.append(written)
             self._lines.append(line)
             return written

@@ -8,7 +8,11 @@ measured alternately so machine noise hits both alike:
   audience check. Target: within 1.5x.
 * ``broker``: a brokered tool call (verify, authorize, fetch and inject the
   credential, redact, log) versus a direct keep-alive HTTP call to the same
-  endpoint of the same real service, through the same client. Target: 1.3x.
+  endpoint of the same real service, through the same client, with the
+  services in their own process as real services are. Target: 1.3x.
+  ``broker-inproc`` repeats it with the services as threads of the measuring
+  process, where they compete with the broker for one GIL (a harsher,
+  less realistic setting, reported so nobody has to guess).
 * ``revocation``: a verify with the revocation check (1,000 revoked entries
   on each list) versus one without.
 * ``log``: an access-log append (hash chain, HMAC, schema checks) versus a
@@ -17,12 +21,15 @@ measured alternately so machine noise hits both alike:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,7 +39,9 @@ from . import httpclient, tokens
 from .audit import AccessLog
 from .clock import ManualClock
 from .keys import KeyRing
+from .policy import AgentRequest
 from .revocation import RevocationList
+from .world import World
 
 TARGETS = {"token": 1.5, "broker": 1.3}
 
@@ -113,30 +122,60 @@ def bench_revocation(n: int = 2000) -> Figure:
                    n=n, what="cached verify with vs without the revocation check (1,000 entries/list)")
 
 
-def bench_broker(n: int = 200) -> Figure:
-    from .policy import AgentRequest
+_WORLD_CHILD = (
+    "import json, sys\n"
+    "from course.world import World\n"
+    "world = World.start(seed=sys.argv[1])\n"
+    "print(json.dumps({s: world.url(s) for s in world.services}), flush=True)\n"
+    "sys.stdin.read()\n"
+    "world.close()\n"
+)
+
+
+@contextlib.contextmanager
+def world_process(seed: str) -> Iterator[dict[str, str]]:
+    """The world's services in a child process (as real services are: never in the broker's)."""
+    child = subprocess.Popen([sys.executable, "-c", _WORLD_CHILD, seed], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        yield json.loads(child.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        child.stdin.close()  # type: ignore[union-attr]
+        child.wait(timeout=10)
+
+
+def _broker_pair(urls: Callable[[str], str],
+                 world: World) -> tuple[Callable[[], object], Callable[[], object]]:
+    """A brokered and a direct GET /tickets against the services at ``urls``."""
     from .redteam import hardened_wiring
 
-    wiring = hardened_wiring("bench")
-    try:
-        session = wiring.vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot").id
-        token = wiring.vault.request(AgentRequest(
-            tenant="acme", user="alice", agent="helpdesk-bot", session=session, task="triage",
-            tool="tickets", scopes=("tickets:read",), ttl=300)).token
-        url = wiring.world.url("tickets") + "/tickets"
-        header = {"Authorization": "Bearer " + wiring.world.credential("acme", "tickets").reveal()}
+    wiring = hardened_wiring("bench", world=world)
+    broker = wiring.make_broker(wiring.vault)
+    broker._urls = urls  # the same services the direct call reaches
+    session = wiring.vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot").id
+    token = wiring.vault.request(AgentRequest(
+        tenant="acme", user="alice", agent="helpdesk-bot", session=session, task="triage",
+        tool="tickets", scopes=("tickets:read",), ttl=300)).token
+    url = urls("tickets") + "/tickets"
+    header = {"Authorization": "Bearer " + world.credential("acme", "tickets").reveal()}
+    return (lambda: broker.call(token, tool="tickets", method="GET", path="/tickets"),
+            lambda: httpclient.request("GET", url, headers=header))
 
-        def brokered() -> object:
-            return wiring.broker.call(token, tool="tickets", method="GET", path="/tickets")
 
-        def direct() -> object:
-            return httpclient.request("GET", url, headers=header)
-
+def bench_broker(n: int = 200) -> Figure:
+    """Services in their own process; the broker's full path (verify .. log) in this one."""
+    with World.start(seed="bench") as local, world_process("bench") as remote:
+        brokered, direct = _broker_pair(remote.__getitem__, local)
         return compare("broker", brokered, direct, n=n,
-                       what="brokered GET /tickets vs direct keep-alive GET, same service")
-    finally:
-        wiring.world.close()
+                       what="brokered vs direct keep-alive GET /tickets, services in a child process")
 
+
+def bench_broker_in_process(n: int = 200) -> Figure:
+    """The same, with the services as threads of this process (they then share its GIL)."""
+    with World.start(seed="bench") as world:
+        brokered, direct = _broker_pair(world.url, world)
+        return compare("broker-inproc", brokered, direct, n=n,
+                       what="the same, services as threads of this process (shared GIL)")
 
 def bench_log(n: int = 500) -> tuple[Figure, Figure]:
     clock = ManualClock()
@@ -168,8 +207,8 @@ def bench_log(n: int = 500) -> tuple[Figure, Figure]:
 def run_all(*, quick: bool = False) -> tuple[Figure, ...]:
     scale = 4 if quick else 1
     log_mem, log_disk = bench_log(500 // scale)
-    return (bench_token(300 // scale), bench_broker(200 // scale), bench_revocation(2000 // scale),
-            log_mem, log_disk)
+    return (bench_token(300 // scale), bench_broker(200 // scale),
+            bench_broker_in_process(200 // scale), bench_revocation(2000 // scale), log_mem, log_disk)
 
 
 def render(figures: tuple[Figure, ...]) -> str:

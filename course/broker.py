@@ -73,6 +73,7 @@ class Broker:
         self._connectors = dict(connectors or by_tool())
         self._replay = ReplayGuard(clock=clock)
         self._redactors: dict[tuple[str, ...], Redactor] = {}
+        self._opened: dict[tuple[str, str, int], Secret] = {}
         self._lock = threading.Lock()
 
     def call(self, token: object, *, tool: str, method: str, path: str,
@@ -134,11 +135,24 @@ class Broker:
             raise
 
     def _credential(self, connector: Connector, tenant: str) -> Secret:
+        """The credential to inject: opened from the store once per store generation.
+
+        The broker is the one process that must hold credentials anyway; keeping
+        the opened value until the store changes (a rotation bumps its
+        generation) saves a database read and a decryption per call.
+        """
         if connector.uses_oauth:
             if self._refresh is None:
                 raise AccessDenied("no_refresh", "this broker holds no upstream OAuth client")
             return self._refresh.access_token(tenant)
-        return self._store.get(tenant, connector.secret)
+        key = (tenant, connector.secret, self._store.generation)
+        secret = self._opened.get(key)
+        if secret is None:
+            secret = self._store.get(tenant, connector.secret)
+            with self._lock:
+                self._opened = {k: v for k, v in self._opened.items() if k[2] == key[2]}
+                self._opened[key] = secret
+        return secret
 
     def _redactor(self, tenant: str, extra: Secret) -> Redactor:
         """A redactor for every secret the tenant has, compiled once per store generation.

@@ -43,10 +43,11 @@ class SigningKey:
     kid: str
     private: Ed25519PrivateKey = field(repr=False)
     created_at: int
+    public: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
-    @property
-    def public(self) -> Ed25519PublicKey:
-        return self.private.public_key()
+    def __post_init__(self) -> None:
+        # Derived once: every verification looks it up, and deriving it costs ~10 us.
+        object.__setattr__(self, "public", self.private.public_key())
 
     def public_jwk(self) -> dict[str, str]:
         """The public half as a JWK (what a JWKS endpoint publishes)."""

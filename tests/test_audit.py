@@ -735,3 +735,16 @@ def test_verify_chain_under_random_mutation_verifies_or_names_the_first_bad_line
     # It verified: the mutation was a no-op, or (without an anchor) a clean truncation.
     assert seen == original[:count]
     assert anchored is False or count == len(original)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(text=st.text(max_size=40), jti=st.text(max_size=10))
+def test_the_written_line_is_the_canonical_record(text: str, jti: str) -> None:
+    """The one-pass serialisation equals serialising the record with its hash, for any text."""
+    from course.audit import canonical_json
+    log = AccessLog(clock=ManualClock(), hmac_key=b"k" * 32)
+    event = log.append("tool_call", tool=text or None, jti=jti or None, detail=text,
+                       facts={"f": text, ',"jti":': text} if text else None)
+    record = json.loads(log.lines()[-1])
+    assert log.lines()[-1] == canonical_json(record)
+    assert record["hash"] == event.hash and verify_chain(log.lines()) == 1

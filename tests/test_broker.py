@@ -510,3 +510,11 @@ def _files_tool_checks(lab: agent.Lab) -> None:
         with pytest.raises(AccessDenied):
             lab.broker.call(token, tool="files", method="POST", path=path,
                             json={"grant_type": "refresh_token"})
+
+
+def test_a_rotated_credential_is_used_at_once(lab: agent.Lab) -> None:
+    """The broker keeps opened credentials only until the store changes."""
+    token = _token(lab).token
+    assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
+    lab.store.put("acme", "tickets", "tk_live_rotatedbutnotyetknowntotheservice0")
+    assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 401
