@@ -42,6 +42,7 @@ from .clock import Clock, ManualClock
 from .connectors import by_tool
 from .errors import AccessDenied, ApprovalRequired, TokenError, VaultLabError
 from .policy import AgentRequest, Grant, GrantPolicy
+from .redact import StoreRedactor
 from .vault import Session, Vault
 from .world import INJECTION_PATTERN, TENANTS, World
 
@@ -802,7 +803,7 @@ def lab_world_and_vault(seed: str = "lab", *, clock: Clock | None = None,
         world.provision(store)
         if log is None:
             key = hashlib.sha256(f"vault-lab-log|{seed}".encode()).digest()
-            log = AccessLog(clock=clock, hmac_key=key, redactor=_StoreRedactor(store))
+            log = AccessLog(clock=clock, hmac_key=key, redactor=StoreRedactor(store, TENANTS))
         vault = Vault.lab(policy=GrantPolicy(standard_grants() if grants is None else grants),
                           seed=seed, clock=clock, log=log)
         refresh = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token",
@@ -814,22 +815,3 @@ def lab_world_and_vault(seed: str = "lab", *, clock: Clock | None = None,
         raise
     return Lab(world=world, store=store, vault=vault, broker=broker, refresh=refresh,
                clock=clock, log=log)
-
-
-class _StoreRedactor:
-    """Redacts every secret of every tenant in a store, recompiled when the store changes."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._redactor: Any = None
-        self._generation = -1
-
-    def redact(self, text: str) -> str:
-        if self._generation != self._store.generation:
-            from .redact import Redactor
-            secrets = [self._store.get(t, n) for t in TENANTS for n in self._store.names(t)]
-            self._redactor, self._generation = Redactor(secrets), self._store.generation
-        return self._redactor.redact(text)
-
-    def __repr__(self) -> str:
-        return "_StoreRedactor(<sealed>)"
