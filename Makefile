@@ -28,10 +28,14 @@ sysdeps:
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. $(ROOT_FLAG) notebooks/
 
-# The suite, then nbval over every source notebook (stored outputs must be those of a fresh run).
+# The suite, nbval over every source notebook (stored outputs must be those of a fresh run)
+# and the linter: all three always run, and any failure fails the target.
 test: install
-	$(PY) -m pytest -n 2 --dist loadfile tests
-	$(PY) -m pytest -n 2 --dist loadfile --nbval notebooks
+	@status=0; \
+	$(PY) -m pytest -n 2 --dist loadfile tests || status=1; \
+	$(PY) -m pytest -n 2 --dist loadfile --nbval notebooks || status=1; \
+	$(PY) -m ruff check course autograde tests authoring || status=1; \
+	exit $$status
 
 walkthrough: install
 	$(PY) -m course walkthrough
