@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -37,6 +40,7 @@ class RunEvents:
     timed_out_cell: int | None = None
     dead_kernel_cell: int | None = None
     output_dropped_bytes: int = 0
+    interrupted_cells: tuple[int, ...] = ()
     startup_error: str | None = None
     seconds: float = 0.0
 
@@ -46,6 +50,8 @@ class RunEvents:
             out.append(f"kernel could not start: {self.startup_error}")
         if self.timed_out_cell is not None:
             out.append(f"time budget exhausted in cell {self.timed_out_cell}: the rest was not run")
+        for index in self.interrupted_cells:
+            out.append(f"cell {index} ran out of time and was interrupted (the rest still ran)")
         if self.dead_kernel_cell is not None:
             out.append(f"kernel died in cell {self.dead_kernel_cell}: the rest was not run")
         if self.output_dropped_bytes:
@@ -159,11 +165,120 @@ def _unconfined_env(rundir: Path) -> dict[str, str]:
     return env
 
 
-def run_notebook(nb: Any, *, sandbox: Sandbox, limits: Limits,
-                 files: tuple[Path, ...] = (), files_root: Path | None = None) -> RunEvents:
-    """Execute `nb` in place (outputs filled) in a confined kernel; never raises for bad code.
+ENGINES = ("ipython", "kernel")
+MAX_LINE_SLACK = 1024 * 1024
 
-    `files` (the assignment's data files, never notebooks) are copied next to the kernel.
+
+def _clean_output(raw: Any) -> Any:
+    """An nbformat output rebuilt from untrusted runner data (types coerced, fields fixed)."""
+    kind = raw.get("output_type") if isinstance(raw, dict) else None
+    if kind == "stream":
+        return nbformat.v4.new_output("stream", name="stderr" if raw.get("name") == "stderr"
+                                      else "stdout", text=str(raw.get("text", "")))
+    if kind == "error":
+        tb = raw.get("traceback") if isinstance(raw.get("traceback"), list) else []
+        return nbformat.v4.new_output("error", ename=str(raw.get("ename", "Error")),
+                                      evalue=str(raw.get("evalue", "")),
+                                      traceback=[str(t) for t in tb])
+    if kind in ("display_data", "execute_result"):
+        data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+        data = {str(k): v if isinstance(v, (str, dict, list)) else str(v) for k, v in data.items()}
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        if kind == "execute_result":
+            count = raw.get("execution_count")
+            return nbformat.v4.new_output(kind, data=data, metadata=meta,
+                                          execution_count=count if isinstance(count, int) else None)
+        return nbformat.v4.new_output(kind, data=data, metadata=meta)
+    return None
+
+
+def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> RunEvents:
+    """The cells in `autograde.runner` (IPython, no kernel) inside the sandbox."""
+    code = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    job = {"cells": code, "cell_seconds": limits.cell_seconds, "output_bytes": limits.output_bytes,
+           "memory": limits.memory_bytes, "files": limits.file_bytes,
+           "matplotlib": any(k in c.source for _, c in enumerate(nb.cells)
+                             for k in ("matplotlib", "plt.", "plots"))}
+    argv = sandbox.wrap(python_cmd("autograde.runner"), rw=(rundir,), workdir=str(rundir))
+    env = sandbox_env() if sandbox.confined else _unconfined_env(rundir)
+    start = time.monotonic()
+    deadline = start + limits.notebook_seconds
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, cwd=str(rundir), env=env,
+                            start_new_session=True)
+    reported: dict[int, dict[str, Any]] = {}
+    budget_hit = False
+    dropped = 0
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(job).encode() + b"\n")
+            proc.stdin.close()
+        except OSError:
+            pass
+        fd, buf = proc.stdout.fileno(), bytearray()
+        cap = limits.output_bytes * 2 + MAX_LINE_SLACK
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                budget_hit = True
+                break
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, _, rest = bytes(buf).partition(b"\n")
+                buf = bytearray(rest)
+                try:
+                    item = json.loads(line)
+                    reported[int(item["i"])] = item
+                    dropped = max(dropped, int(item.get("dropped", 0)))
+                except (ValueError, KeyError, TypeError):
+                    pass
+            if len(buf) > cap:
+                dropped += len(buf)
+                break
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    timed_out = dead = None
+    interrupted: list[int] = []
+    for index, _source in code:
+        cell = nb.cells[index]
+        item = reported.get(index)
+        if item is None:
+            if timed_out is None and dead is None:
+                if budget_hit:
+                    timed_out = index
+                else:
+                    dead = index
+            _not_run(cell, "the notebook's time budget ran out or its kernel died")
+            continue
+        outs = [o for o in (_clean_output(x) for x in item.get("outputs", [])
+                            if isinstance(item.get("outputs"), list)) if o is not None]
+        cell.outputs = outs
+        cell.execution_count = item.get("n") if isinstance(item.get("n"), int) else None
+        if any(o.output_type == "error" and o.ename in ("CellTimeoutError", "CellTimeout")
+               for o in outs):
+            interrupted.append(index)
+    return RunEvents(timed_out_cell=timed_out, dead_kernel_cell=dead,
+                     output_dropped_bytes=dropped, interrupted_cells=tuple(interrupted),
+                     seconds=time.monotonic() - start)
+
+
+def run_notebook(nb: Any, *, sandbox: Sandbox, limits: Limits,
+                 files: tuple[Path, ...] = (), files_root: Path | None = None,
+                 engine: str = "ipython") -> RunEvents:
+    """Execute `nb` in place (outputs filled), confined; never raises for bad code.
+
+    engine "ipython" runs the cells in IPython inside the sandbox (`autograde.runner`, fast);
+    "kernel" starts a real Jupyter kernel in the sandbox and drives it with nbclient.
+    `files` (the assignment's data files, never notebooks) are copied next to the code.
     """
     with tempfile.TemporaryDirectory(prefix="vl-kernel-") as tmp:
         rundir = Path(tmp)
@@ -172,4 +287,6 @@ def run_notebook(nb: Any, *, sandbox: Sandbox, limits: Limits,
             rel = path.relative_to(files_root) if files_root else Path(path.name)
             (rundir / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, rundir / rel)
+        if engine == "ipython":
+            return _run_ipython(nb, sandbox, limits, rundir)
         return asyncio.run(_run(nb, sandbox, limits, rundir))

@@ -14,6 +14,7 @@ notebook; a rerun skips what is done unless the submission or the source changed
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -539,6 +540,42 @@ def _ledger_path(course: Course, task: _Task) -> Path:
 # ---------------------------------------------------------------- the run
 
 
+_ENGINES: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _one_engine_per_database() -> Iterator[None]:
+    """nbgrader builds a fresh SQLAlchemy engine for every Gradebook() it opens (several per
+    notebook), which throws away SQLAlchemy's per-engine compiled-statement cache: most of
+    the grader's own time went into recompiling the same queries. For the length of a run,
+    nbgrader's module gets a create_engine that hands back one engine per database URL
+    (per process: a forked worker starts with none, see `_after_fork`)."""
+    import nbgrader.api as api
+
+    original = api.create_engine
+
+    def shared(url: str, **kwargs: Any) -> Any:
+        if url not in _ENGINES:
+            _ENGINES[url] = original(url, **kwargs)
+        return _ENGINES[url]
+
+    api.create_engine = shared
+    try:
+        yield
+    finally:
+        api.create_engine = original
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+def _after_fork() -> None:
+    """A forked worker must not reuse the parent's SQLite connections (SQLAlchemy's rule)."""
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+    _ENGINES.clear()
+
+
 def submissions(course: Course, assignment: str, students: Iterable[str] | None = None) -> list[str]:
     """Students with a submitted/<student>/<assignment>/ folder (sorted)."""
     root = course.submitted_dir
@@ -584,7 +621,14 @@ def grade(course: Course, *, assignments: Iterable[str] | None = None,
     stops the others.
     """
     ensure_venv_tools_on_path()
-    sandbox = sandbox or detect()
+    with _one_engine_per_database():
+        return _grade(course, assignments=assignments, students=students, workers=workers,
+                      force=force, sandbox=sandbox or detect(), progress=progress)
+
+
+def _grade(course: Course, *, assignments: Iterable[str] | None, students: Iterable[str] | None,
+           workers: int | None, force: bool, sandbox: Sandbox,
+           progress: Progress | None) -> list[GradedNotebook]:
     results: list[GradedNotebook] = []
     tasks: list[_Task] = []
     for assignment in tuple(assignments) if assignments is not None else course.assignments():
@@ -609,7 +653,8 @@ def grade(course: Course, *, assignments: Iterable[str] | None = None,
     # Worker processes (not threads): sanitizing and driving kernels is Python work that
     # would otherwise queue on one GIL behind the gradebook writes done here.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=context,
+                             initializer=_after_fork) as pool:
         pending = {pool.submit(_work, task, sandbox): task for task in tasks}
         for future in as_completed(pending):
             task = pending[future]

@@ -135,8 +135,11 @@ CASES = (
          "edited locked cell [test_granted_scopes]"),
     Case("edited-metadata", _edit(_edit_locked), lambda s: s == FULL,
          "edited metadata [test_mask]: changed points"),
-    Case("infinite-loop", _answer("mask", MASK + "while True:\n    pass\n"), lambda s: s == 0,
-         "time budget exhausted"),
+    Case("infinite-loop", _answer("mask", MASK + "while True:\n    pass\n"),
+         lambda s: s == FULL, "ran out of time and was interrupted"),
+    Case("unstoppable-loop", _answer("mask", MASK + (
+        "while True:\n    try:\n        while True:\n            pass\n"
+        "    except BaseException:\n        pass\n")), lambda s: s == 0, "time budget exhausted"),
     Case("kernel-exit", _answer("is_expired", "import os\nos._exit(3)\n"),
          lambda s: s == 2, "kernel died"),
     Case("segfault", _answer("is_expired", "import ctypes\nctypes.string_at(0)\n"),
@@ -175,7 +178,7 @@ def _shared_dir(factory: pytest.TempPathFactory) -> Path:
 def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Course, dict[str, GradedNotebook]]:
     shared = _shared_dir(tmp_path_factory)
     root = shared / "autograde-hostile-class"
-    limits = Limits(notebook_seconds=30.0, cell_seconds=20.0, judge_seconds=30.0,
+    limits = Limits(notebook_seconds=25.0, cell_seconds=8.0, judge_seconds=25.0,
                     memory_bytes=1024**3, output_bytes=64 * 1024)
     with open(shared / "autograde-hostile.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits, then reads the ledgers
