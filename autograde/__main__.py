@@ -63,7 +63,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"WARNING: {sandbox.warning}", file=sys.stderr)
     results = grade(course, assignments=args.assignment or None, students=args.student or None,
                     workers=args.workers, force=args.force, sandbox=sandbox,
-                    progress=None if args.quiet else progress_bar())
+                    progress=None if args.quiet else progress_bar(), engine=args.engine)
     human = [r for r in results if r.needs_human]
     print(f"graded {len(results)} notebook(s); {len(human)} need a human "
           f"(python -m autograde report)")
@@ -131,6 +131,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="parallel workers (default: cores)")
     s.add_argument("--force", action="store_true", help="regrade what is already graded")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--engine", choices=("ipython", "kernel"), default="ipython",
+                   help="ipython: cells in IPython inside the sandbox (fast, default); "
+                        "kernel: a Jupyter kernel inside the sandbox per notebook")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("feedback", help="per-student HTML feedback (offline, no hidden tests)")

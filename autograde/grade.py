@@ -360,7 +360,7 @@ class _Outcome:
     failure: str | None = None
 
 
-def _work(task: _Task, sandbox: Sandbox) -> _Outcome:
+def _work(task: _Task, sandbox: Sandbox, engine: str = "ipython") -> _Outcome:
     """In a worker process: read, sanitize, then run the kernel and the judge side by side."""
     if not task.path.exists():
         return _Outcome(failure="no submitted file for this notebook")
@@ -376,7 +376,8 @@ def _work(task: _Task, sandbox: Sandbox) -> _Outcome:
     judge_thread.start()
     executed = task.sanitized
     events = run_notebook(executed, sandbox=sandbox, limits=limits, files=task.source.files,
-                          files_root=task.course.source_dir / task.source.assignment)
+                          files_root=task.course.source_dir / task.source.assignment,
+                          engine=engine)
     judge_thread.join()
     verdicts, error = box.get("r", ({}, "the judge did not finish"))
     return _Outcome(executed=executed, events=events, verdicts=verdicts, judge_error=error,
@@ -613,9 +614,11 @@ Progress = Callable[[int, int, GradedNotebook], None]
 def grade(course: Course, *, assignments: Iterable[str] | None = None,
           students: Iterable[str] | None = None, workers: int | None = None,
           force: bool = False, sandbox: Sandbox | None = None,
-          progress: Progress | None = None) -> list[GradedNotebook]:
+          progress: Progress | None = None, engine: str = "ipython") -> list[GradedNotebook]:
     """Grade every submission of every assignment; returns one result per notebook.
 
+    `engine` "ipython" (default, fast) runs cells in IPython inside the sandbox; "kernel"
+    starts a real Jupyter kernel in the sandbox per notebook (nbclient), as nbgrader does.
     Resumable: a notebook whose ledger matches the submission and source is not regraded
     (`force` regrades). A broken or hostile submission gets a result with reasons; it never
     stops the others.
@@ -623,12 +626,13 @@ def grade(course: Course, *, assignments: Iterable[str] | None = None,
     ensure_venv_tools_on_path()
     with _one_engine_per_database():
         return _grade(course, assignments=assignments, students=students, workers=workers,
-                      force=force, sandbox=sandbox or detect(), progress=progress)
+                      force=force, sandbox=sandbox or detect(), progress=progress,
+                      engine=engine)
 
 
 def _grade(course: Course, *, assignments: Iterable[str] | None, students: Iterable[str] | None,
            workers: int | None, force: bool, sandbox: Sandbox,
-           progress: Progress | None) -> list[GradedNotebook]:
+           progress: Progress | None, engine: str) -> list[GradedNotebook]:
     results: list[GradedNotebook] = []
     tasks: list[_Task] = []
     for assignment in tuple(assignments) if assignments is not None else course.assignments():
@@ -655,7 +659,7 @@ def _grade(course: Course, *, assignments: Iterable[str] | None, students: Itera
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=context,
                              initializer=_after_fork) as pool:
-        pending = {pool.submit(_work, task, sandbox): task for task in tasks}
+        pending = {pool.submit(_work, task, sandbox, engine): task for task in tasks}
         for future in as_completed(pending):
             task = pending[future]
             try:

@@ -153,3 +153,12 @@ def _hidden_lines(course: Course) -> list[str]:
                 lines.append(line.strip())
     assert lines
     return lines
+
+
+@pytest.mark.slow
+def test_the_jupyter_kernel_engine_grades_the_same(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    submit(course, "honest", solved(course))
+    submit(course, "blank", release_nb(course))
+    results = {r.student: r.score for r in grade(course, workers=2, engine="kernel")}
+    assert results == {"honest": AUTOGRADED_POINTS, "blank": 0.0}
