@@ -62,9 +62,24 @@ def _regions(source: str, begin: str, end: str) -> list[str]:
     return out
 
 
+def _outside(source: str) -> list[str]:
+    """Stripped lines of a cell that stand outside every solution or hidden-test region."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            out.append(line.strip())
+    return out
+
+
 def secret_lines(source_nb: nbformat.NotebookNode) -> set[str]:
-    """Lines only the instructor may see: solution and hidden-test bodies, model answers."""
+    """Lines only the instructor may see: solution and hidden-test bodies and model answers,
+    minus any line the source also shows in the open (a signature, a demo's loop header)."""
     private: set[str] = set()
+    public: set[str] = set()
     for cell in source_nb.cells:
         src = cell.source
         meta = cell.metadata.get("nbgrader", {})
@@ -72,12 +87,11 @@ def secret_lines(source_nb: nbformat.NotebookNode) -> set[str]:
             _regions(src, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
         if cell.cell_type == "markdown" and meta.get("solution"):
             hidden += [line.strip() for line in src.splitlines()]
-        # A line that also stands outside the regions of its own cell (a signature,
-        # a docstring) is public; the same line in another cell is a leak.
-        outside = {line.strip() for line in src.splitlines()} - set(hidden)
-        private.update(line for line in hidden if len(line) >= MIN_LINE and line not in outside)
+        private.update(line for line in hidden if len(line) >= MIN_LINE)
+        if not (cell.cell_type == "markdown" and meta.get("solution")):
+            public.update(_outside(src))
     stubs = {"YOUR ANSWER HERE", "# YOUR CODE HERE", "raise NotImplementedError()"}
-    return private - stubs
+    return private - public - stubs
 
 
 def _texts(nb: nbformat.NotebookNode) -> Iterable[tuple[str, str]]:
