@@ -103,10 +103,12 @@ class _Learner:
             raise Refusal(f"garbled answer while {doing}") from None
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from .marshal import NotPlainData, decode, decode_exception, encode
+        from .marshal import NotPlainData, decode, decode_exception, encode, originals_of
 
         try:
             payload = {"call": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs))}
+            sent = originals_of(list(args), payload["args"])
+            originals_of(dict(kwargs), payload["kwargs"], sent)
         except NotPlainData as exc:
             raise Undecidable(f"argument to {name}() cannot cross to the learner's process: "
                               f"{exc.reason}") from None
@@ -121,7 +123,7 @@ class _Learner:
             raise Refusal(f"garbled answer from {name}()")
         if "ok" in reply:
             try:
-                return decode(reply["ok"])
+                return decode(reply["ok"], sent)
             except NotPlainData as exc:
                 raise Refusal(f"{name}() returned {exc.reason}") from None
         if "raise" in reply and isinstance(reply["raise"], dict):

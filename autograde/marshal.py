@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import enum
 import importlib
+import json
 from typing import Any
 
 KIT_PREFIX = "course."
@@ -39,6 +40,26 @@ def _is_kit(tp: type) -> bool:
 
 
 _SCALARS = (type(None), bool, int, float, str)
+
+
+def originals_of(value: Any, encoded: Any, out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Map the encoded form of every kit object inside `value` to the object itself."""
+    out = {} if out is None else out
+    if isinstance(encoded, dict) and ("__dc__" in encoded or "__enum__" in encoded):
+        out.setdefault(json.dumps(encoded, sort_keys=True), value)
+        if "__dc__" in encoded:
+            for name, sub in encoded["fields"].items():
+                originals_of(getattr(value, name, None), sub, out)
+    elif isinstance(encoded, list) and isinstance(value, list):
+        for v, e in zip(value, encoded, strict=False):
+            originals_of(v, e, out)
+    elif isinstance(encoded, dict) and "__tuple__" in encoded and isinstance(value, tuple):
+        for v, e in zip(value, encoded["__tuple__"], strict=False):
+            originals_of(v, e, out)
+    elif isinstance(encoded, dict) and "__dict__" in encoded and isinstance(value, dict):
+        for (k, v), (_, e) in zip(value.items(), encoded["__dict__"], strict=False):
+            originals_of(v, e, out)
+    return out
 
 
 def encode(value: Any, depth: int = 0) -> Any:
@@ -104,10 +125,19 @@ def _resolve(qualname: str) -> type:
     return obj
 
 
-def decode(data: Any) -> Any:
-    """Rebuild a value with this process's own types. Raises NotPlainData on a foreign tag."""
+def decode(data: Any, originals: dict[str, Any] | None = None) -> Any:
+    """Rebuild a value with this process's own types. Raises NotPlainData on a foreign tag.
+
+    `originals` maps the encoded form of objects this process sent to the objects
+    themselves: an argument handed back (a decision carrying its request) is the very same
+    object again, so identity checks hold across the boundary.
+    """
+    if originals and isinstance(data, dict) and ("__dc__" in data or "__enum__" in data):
+        key = json.dumps(data, sort_keys=True)
+        if key in originals:
+            return originals[key]
     if isinstance(data, list):
-        return [decode(v) for v in data]
+        return [decode(v, originals) for v in data]
     if not isinstance(data, dict):
         return data
     if "__float__" in data:
@@ -115,18 +145,18 @@ def decode(data: Any) -> Any:
     if "__bytes__" in data:
         return base64.b64decode(data["__bytes__"])
     if "__tuple__" in data:
-        return tuple(decode(v) for v in data["__tuple__"])
+        return tuple(decode(v, originals) for v in data["__tuple__"])
     if "__set__" in data:
-        items = [decode(v) for v in data["__set__"]]
+        items = [decode(v, originals) for v in data["__set__"]]
         return frozenset(items) if data.get("frozen") else set(items)
     if "__dict__" in data:
-        return {decode(k): decode(v) for k, v in data["__dict__"]}
+        return {decode(k, originals): decode(v, originals) for k, v in data["__dict__"]}
     if "__enum__" in data:
         return _resolve(data["__enum__"])[data["name"]]
     if "__dc__" in data:
         cls = _resolve(data["__dc__"])
         try:
-            return cls(**{k: decode(v) for k, v in data["fields"].items()})
+            return cls(**{k: decode(v, originals) for k, v in data["fields"].items()})
         except Exception as exc:  # noqa: BLE001 - a kit value that refuses rebuilding
             raise NotPlainData(f"could not rebuild {cls.__qualname__}: {type(exc).__name__}",
                                learner_made=False) from None
@@ -134,29 +164,43 @@ def decode(data: Any) -> Any:
 
 
 def encode_exception(exc: BaseException) -> dict[str, Any]:
-    """An exception as the nearest kit or built-in class in its MRO, with a short message."""
-    for klass in type(exc).__mro__:
-        if _is_kit(klass) or klass.__module__ == "builtins":
-            return {"type": _qualname(klass), "message": str(exc)[:500],
-                    "raised": _qualname(type(exc))}
-    return {"type": "builtins:Exception", "message": str(exc)[:500], "raised": _qualname(type(exc))}
+    """An exception as the nearest kit or built-in class in its MRO, with its message and
+    whichever of its public attributes are plain data (a kit error's `code`, `claim`...)."""
+    klass = next((k for k in type(exc).__mro__ if _is_kit(k) or k.__module__ == "builtins"),
+                 Exception)
+    attrs: dict[str, Any] = {}
+    for name, value in list(getattr(exc, "__dict__", {}).items())[:32]:
+        if isinstance(name, str) and not name.startswith("_"):
+            try:
+                attrs[name] = encode(value)
+            except (NotPlainData, RecursionError):
+                continue
+    return {"type": _qualname(klass), "message": str(exc)[:500], "attrs": attrs,
+            "raised": f"{type(exc).__module__}:{type(exc).__qualname__}"}
 
 
 def decode_exception(data: dict[str, Any]) -> BaseException:
-    """Rebuild an exception the judge's own `except` clauses will recognise."""
+    """Rebuild an exception the judge's own `except` clauses and attribute checks recognise.
+    Its __init__ is not re-run (kit errors take different arguments); message and
+    attributes are restored as they were raised."""
     try:
-        cls = _resolve(data["type"])
-    except (NotPlainData, ImportError, AttributeError):
+        cls = _resolve(str(data.get("type", "")))
+    except (NotPlainData, ImportError, AttributeError, ValueError):
         cls = Exception
-    if not issubclass(cls, BaseException) or issubclass(cls, (SystemExit, KeyboardInterrupt)):
+    if not issubclass(cls, BaseException) or issubclass(cls, (SystemExit, KeyboardInterrupt,
+                                                               GeneratorExit)):
         cls = Exception
     message = str(data.get("message", ""))
     try:
-        return cls(message)
-    except Exception:  # noqa: BLE001 - kit errors may require more arguments
-        try:
-            exc = cls.__new__(cls)
-            BaseException.__init__(exc, message)
-            return exc
-        except Exception:  # noqa: BLE001
-            return Exception(message)
+        exc = cls.__new__(cls)
+        BaseException.__init__(exc, message)
+    except Exception:  # noqa: BLE001 - an exotic built-in that refuses __new__
+        return Exception(message)
+    attrs = data.get("attrs") if isinstance(data.get("attrs"), dict) else {}
+    for name, value in attrs.items():
+        if isinstance(name, str) and not name.startswith("_"):
+            try:
+                setattr(exc, name, decode(value))
+            except Exception:  # noqa: BLE001 - a read-only attribute stays as the class has it
+                continue
+    return exc
