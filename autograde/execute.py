@@ -11,8 +11,8 @@ import asyncio
 import json
 import os
 import select
-import signal
 import shutil
+import signal
 import subprocess
 import tempfile
 import time

@@ -432,6 +432,20 @@ def _zero(course: Course, task: _Task) -> None:
         gb.db.commit()
 
 
+def _placeholder(course: Course, task: _Task, why: str) -> None:
+    """Formgrader opens autograded/<student>/...: give an unreadable submission the student
+    version with a banner saying why it scored 0, instead of a missing file."""
+    if task.source.released is None:
+        return
+    nb = copy.deepcopy(task.source.released)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        f"**autograde: this submission could not be graded and scored 0: {why}.** "
+        "Below is the student version, not the student's work."))
+    out = _autograded_path(course, task)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def _save(course: Course, task: _Task, nb: Any) -> None:
     from nbgrader.preprocessors import AssignLatePenalties, LimitOutput, SaveAutoGrades
 
@@ -502,6 +516,7 @@ def _finish(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sand
         reasons.insert(0, f"scored 0: {why}")
         human.insert(0, f"scored 0: {why}")
         _zero(course, task)
+        _placeholder(course, task, why)
         status = "unreadable"
     else:
         nb, verdicts = outcome.executed, outcome.verdicts

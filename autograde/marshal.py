@@ -57,7 +57,7 @@ def originals_of(value: Any, encoded: Any, out: dict[str, Any] | None = None) ->
         for v, e in zip(value, encoded["__tuple__"], strict=False):
             originals_of(v, e, out)
     elif isinstance(encoded, dict) and "__dict__" in encoded and isinstance(value, dict):
-        for (k, v), (_, e) in zip(value.items(), encoded["__dict__"], strict=False):
+        for v, (_, e) in zip(value.values(), encoded["__dict__"], strict=False):
             originals_of(v, e, out)
     return out
 

@@ -2,7 +2,8 @@
 
 Supports what the course's trust-path diagrams use: `graph`/`flowchart` with a direction,
 nodes `A`, `A[text]`, `A(text)`, `A{text}`, `A((text))`, `A([text])`, edges `-->`, `---`,
-`-.->`, `==>` with optional `|label|`, chains, and `style A fill:#hex` or `classDef`/`class` fills to highlight nodes.
+`-.->`, `==>` with optional `|label|`, chains, and `style A fill:#hex` or
+`classDef`/`class` fills to highlight nodes.
 Anything else returns None, and the caller shows the diagram source with a note instead.
 """
 from __future__ import annotations

@@ -2,6 +2,7 @@
 and `check` prints one honest line per exercise with an honest exit code."""
 from __future__ import annotations
 
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -82,3 +83,12 @@ def test_check_prints_a_line_per_exercise_with_an_honest_exit_code(
     broken.write_text("")
     assert main(["check", str(broken)]) == 2
     assert "cannot check: empty file" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_grades_one_class_both_ways_and_agrees(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--students", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["agree"] is True and data["students"] == 2
+    assert data["plain_seconds"] > 0 and data["ours_seconds"] > 0

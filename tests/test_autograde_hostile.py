@@ -225,6 +225,8 @@ def test_no_file_outside_the_submission_was_read_or_written(graded) -> None:
         assert all(g.manual_score is None for s in subs.values() for n in s.notebooks
                    for g in n.grades)
         assert subs["honest"].score == FULL
+    banner = nbformat.read(course.autograded_dir / "empty" / ASSIGNMENT / FIXTURE.name, 4)
+    assert "could not be graded and scored 0: empty file" in banner.cells[0].source
 
 
 @needs_bwrap
