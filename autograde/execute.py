@@ -195,9 +195,9 @@ def _clean_output(raw: Any) -> Any:
 def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> RunEvents:
     """The cells in `autograde.runner` (IPython, no kernel) inside the sandbox."""
     code = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    job = {"cells": code, "cell_seconds": limits.cell_seconds, "output_bytes": limits.output_bytes,
+    job = {"cell_seconds": limits.cell_seconds, "output_bytes": limits.output_bytes,
            "memory": limits.memory_bytes, "files": limits.file_bytes,
-           "matplotlib": any(k in c.source for _, c in enumerate(nb.cells)
+           "matplotlib": any(k in c.source for c in nb.cells
                              for k in ("matplotlib", "plt.", "plots"))}
     argv = sandbox.wrap(python_cmd("autograde.runner"), rw=(rundir,), workdir=str(rundir))
     env = sandbox_env() if sandbox.confined else _unconfined_env(rundir)
@@ -209,13 +209,24 @@ def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> Run
     reported: dict[int, dict[str, Any]] = {}
     budget_hit = False
     dropped = 0
-    try:
-        assert proc.stdin is not None and proc.stdout is not None
+    pending = list(code)
+
+    def send(obj: Any) -> None:
+        assert proc.stdin is not None
         try:
-            proc.stdin.write(json.dumps(job).encode() + b"\n")
-            proc.stdin.close()
+            proc.stdin.write(json.dumps(obj).encode() + b"\n")
+            proc.stdin.flush()
         except OSError:
             pass
+
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        send(job)
+        if pending:
+            index, source = pending.pop(0)
+            send({"i": index, "source": source})
+        else:
+            proc.stdin.close()
         fd, buf = proc.stdout.fileno(), bytearray()
         cap = limits.output_bytes * 2 + MAX_LINE_SLACK
         while True:
@@ -238,7 +249,13 @@ def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> Run
                     reported[int(item["i"])] = item
                     dropped = max(dropped, int(item.get("dropped", 0)))
                 except (ValueError, KeyError, TypeError):
-                    pass
+                    continue
+                # The next cell goes out only now: it was never in the sandbox before.
+                if pending:
+                    index, source = pending.pop(0)
+                    send({"i": index, "source": source})
+                elif not proc.stdin.closed:
+                    proc.stdin.close()
             if len(buf) > cap:
                 dropped += len(buf)
                 break
@@ -246,6 +263,11 @@ def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> Run
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        if proc.stdin is not None and not proc.stdin.closed:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
     timed_out = dead = None
     interrupted: list[int] = []
     for index, _source in code:

@@ -49,9 +49,36 @@ def _markdown(text: str) -> str:
     return "".join(parts)
 
 
+_HIDDEN: set[str] = set()
+
+
+def hidden_lines(source_nb: Any) -> set[str]:
+    """Every hidden-test line of the source (stripped, long enough to be specific)."""
+    out: set[str] = set()
+    for cell in source_nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 8:
+                out.add(line.strip())
+    return out
+
+
+def _scrub(text: str, hidden: set[str]) -> str:
+    """A learner's output can quote a hidden test it saw run (frame or history walking):
+    such lines are replaced. Encoded copies are not caught (see the README)."""
+    if not hidden:
+        return text
+    return "\n".join("[hidden test line removed]" if line.strip() in hidden else line
+                     for line in text.split("\n"))
+
+
 def _text(value: Any) -> str:
     text = "".join(value) if isinstance(value, list) else str(value)
-    text = ANSI.sub("", text)
+    text = _scrub(ANSI.sub("", text), _HIDDEN)
     if len(text) > MAX_TEXT:
         text = text[:MAX_TEXT] + f"\n[... {len(text) - MAX_TEXT} more characters]"
     return html.escape(text)
@@ -75,8 +102,10 @@ def _outputs(cell: Any) -> str:
     return "".join(out)
 
 
-def render(nb: Any, released: Any, result: GradedNotebook) -> str:
-    """The feedback page for one notebook (a string of HTML)."""
+def render(nb: Any, released: Any, result: GradedNotebook, hidden: set[str] | None = None) -> str:
+    """The feedback page for one notebook (a string of HTML); `hidden` lines never appear."""
+    _HIDDEN.clear()
+    _HIDDEN.update(hidden or ())
     rel = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in released.cells}
     verdicts = {e.grade_id: e for e in result.exercises}
     body = [f"<h1>{html.escape(result.assignment)} / {html.escape(result.notebook)}: "
@@ -85,13 +114,13 @@ def render(nb: Any, released: Any, result: GradedNotebook) -> str:
             "<table><tr><th>exercise</th><th>points</th><th>verdict</th></tr>"]
     for e in result.exercises:
         ok = e.max_score > 0 and e.score >= e.max_score
-        why = "passed" if ok else f"failed: {e.reason or 'see the cell below'}"
+        why = "passed" if ok else f"failed: {_scrub(e.reason, _HIDDEN) or 'see the cell below'}"
         body.append(f"<tr><td>{html.escape(e.grade_id)}</td><td>{e.score:g} / {e.max_score:g}</td>"
                     f"<td class='{'pass' if ok else 'fail'}'>{html.escape(why)}</td></tr>")
     body.append("</table>")
     if result.reasons:
         body.append("<h2>Notes from the grader</h2><ul>")
-        body += [f"<li>{html.escape(r)}</li>" for r in result.reasons]
+        body += [f"<li>{html.escape(_scrub(r, _HIDDEN))}</li>" for r in result.reasons]
         body.append("</ul>")
     for cell in (nb.cells if nb is not None else []):
         meta = cell.metadata.get("nbgrader", {})
@@ -105,7 +134,8 @@ def render(nb: Any, released: Any, result: GradedNotebook) -> str:
             source = rel[gid].source if gid in rel else "# (check cell)"
             e = verdicts.get(gid)
             ok = e is not None and e.max_score > 0 and e.score >= e.max_score
-            verdict = "passed" if ok else f"failed: {e.reason if e and e.reason else 'see above'}"
+            why = _scrub(e.reason, _HIDDEN) if e and e.reason else "see above"
+            verdict = "passed" if ok else f"failed: {why}"
             body.append(f"<div class='cell'><pre>{html.escape(source)}</pre>"
                         f"<p class='{'pass' if ok else 'fail'}'>{html.escape(gid or '')}: "
                         f"{html.escape(verdict)}</p></div>")
@@ -127,10 +157,12 @@ def write_feedback(course: Course, assignments: Iterable[str] | None = None) -> 
         if not released_path.exists():
             continue
         released = nbformat.read(released_path, 4)
+        source_path = course.source_dir / result.assignment / f"{result.notebook}.ipynb"
+        hidden = hidden_lines(nbformat.read(source_path, 4)) if source_path.exists() else set()
         graded = course.autograded_dir / result.student / result.assignment / f"{result.notebook}.ipynb"
         nb = nbformat.read(graded, 4) if graded.exists() else None
         out = course.feedback_dir / result.student / result.assignment / f"{result.notebook}.html"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render(nb, released, result))
+        out.write_text(render(nb, released, result, hidden))
         written.append(out)
     return written

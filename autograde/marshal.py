@@ -114,14 +114,16 @@ def _genuine(tp: type) -> bool:
 
 
 def _resolve(qualname: str) -> type:
+    """The class named `module:qualname`, only if it really is defined there (no attribute
+    walk to another module's class: `course.x:subprocess.Popen` must not resolve)."""
     module, _, name = qualname.partition(":")
     if not (module.startswith(KIT_PREFIX) or module == "course" or module in TRUSTED_MODULES):
         raise NotPlainData(f"type {qualname} is not the kit's", learner_made=True)
     obj: Any = importlib.import_module(module)
     for part in name.split("."):
         obj = getattr(obj, part)
-    if not isinstance(obj, type):
-        raise NotPlainData(f"{qualname} is not a type", learner_made=True)
+    if not isinstance(obj, type) or obj.__module__ != module or obj.__qualname__ != name:
+        raise NotPlainData(f"{qualname} is not a class defined there", learner_made=True)
     return obj
 
 
@@ -152,9 +154,14 @@ def decode(data: Any, originals: dict[str, Any] | None = None) -> Any:
     if "__dict__" in data:
         return {decode(k, originals): decode(v, originals) for k, v in data["__dict__"]}
     if "__enum__" in data:
-        return _resolve(data["__enum__"])[data["name"]]
+        cls = _resolve(str(data["__enum__"]))
+        if not issubclass(cls, enum.Enum) or cls.__module__ in TRUSTED_MODULES:
+            raise NotPlainData("not a kit enum", learner_made=True)
+        return cls[str(data["name"])]
     if "__dc__" in data:
-        cls = _resolve(data["__dc__"])
+        cls = _resolve(str(data["__dc__"]))
+        if not dataclasses.is_dataclass(cls) or cls.__module__ in TRUSTED_MODULES:
+            raise NotPlainData("not a kit dataclass", learner_made=True)
         try:
             return cls(**{k: decode(v, originals) for k, v in data["fields"].items()})
         except Exception as exc:  # noqa: BLE001 - a kit value that refuses rebuilding

@@ -6,9 +6,11 @@ and streams one JSON line per finished cell (nbformat outputs) to the grader. Wh
 happens next (a hang, os._exit, a segfault, the budget running out), the cells already
 reported are kept and the rest are marked as not run by the grader.
 
-Protocol: <- one JSON line {"cells": [source, ...], "cell_seconds": s, "output_bytes": n,
-"memory": n, "files": n, "matplotlib": bool}; -> per cell {"i": index, "n": count,
-"outputs": [...], "dropped": bytes}.
+Protocol: <- one JSON line {"cell_seconds": s, "output_bytes": n, "memory": n, "files": n,
+"matplotlib": bool}; then, one at a time, <- {"i": index, "source": code} and
+-> {"i": index, "n": count, "outputs": [...], "dropped": bytes}. The grader sends a cell only
+after the previous one answered, so no cell (a hidden test) is in this process before it runs,
+as with a Jupyter kernel.
 """
 from __future__ import annotations
 
@@ -132,7 +134,6 @@ def main() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     job = json.loads(proto_in.readline())
-    proto_in.close()
     from .sandbox import apply_limits
 
     apply_limits(memory_bytes=int(job["memory"]), file_bytes=int(job["files"]))
@@ -146,7 +147,10 @@ def main() -> None:
             pass
     signal.signal(signal.SIGALRM, _on_alarm)
     seconds = float(job["cell_seconds"])
-    for index, source in job["cells"]:
+    for request in proto_in:
+        cell = json.loads(request)
+        index, source = cell["i"], cell["source"]
+        del cell, request
         sink.outputs = []
         count = shell.execution_count
         signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -235,3 +235,19 @@ def test_feedback_and_autograded_notebooks_hold_no_hidden_test_source(graded) ->
     course, _ = graded
     for path in course.autograded_dir.glob("*/*/*.autograde.json"):
         assert 'mask("abc")' not in path.read_text()
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_a_learner_printing_the_hidden_tests_does_not_leak_them_into_feedback(tmp_path: Path) -> None:
+    from autograde.feedback import write_feedback
+
+    course = make_course(tmp_path)
+    nb = solved(course)
+    nb.cells.append(nbformat.v4.new_code_cell("print('\\n'.join(_ih))  # every cell that ran"))
+    submit(course, "snoop", nb)
+    grade(course, workers=2)
+    graded_nb = nbformat.read(course.autograded_dir / "snoop" / ASSIGNMENT / FIXTURE.name, 4)
+    assert "leeway=3600" in json.dumps([c.get("outputs") for c in graded_nb.cells])  # it saw them
+    page = next(p for p in write_feedback(course) if "snoop" in p.parts).read_text()
+    assert "leeway=3600" not in page and "hidden test line removed" in page

@@ -51,9 +51,19 @@ def test_a_genuine_kit_object_that_is_not_data_is_undecidable_not_a_cheat() -> N
     assert not info.value.learner_made
 
 
-def test_decode_refuses_a_type_outside_the_kit() -> None:
-    with pytest.raises(marshal.NotPlainData):
-        marshal.decode({"__dc__": "os:PathLike", "fields": {}})
+@pytest.mark.parametrize("tag", ["os:PathLike", "course.tokens:dataclasses.dataclass",
+                                 "course.tokens:subprocess.Popen", "builtins:bytearray",
+                                 "course.clock:ManualClock"])
+def test_decode_builds_nothing_but_kit_dataclasses(tag: str) -> None:
+    """The judge runs unconfined: data from the learner must never pick a class to call."""
+    with pytest.raises((marshal.NotPlainData, AttributeError, ImportError)):
+        marshal.decode({"__dc__": tag, "fields": {"args": ["sh", "-c", "touch /tmp/pwned"]}})
+
+
+def test_exceptions_rebuild_without_running_their_init() -> None:
+    data = {"type": "course.errors:AccessDenied", "message": "m", "attrs": {"code": "x"}}
+    exc = marshal.decode_exception(data)
+    assert type(exc).__name__ == "AccessDenied" and exc.code == "x" and str(exc) == "m"
 
 
 def _job(answer: str, test: str, setup: str = "", call_seconds: float = 5) -> dict:
