@@ -5,7 +5,10 @@ Build folders (release/, submitted/, autograded/, feedback/, gradebook.db) are g
 `python -m autograde ...` reuses these values (autograde/config.py) and adds confinement,
 parallelism and the outside verdict; plain `nbgrader autograde` still works with them.
 """
+import os
+
 c = get_config()  # noqa: F821 - injected by traitlets' config loader
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 c.CourseDirectory.course_id = "vault-lab"
 c.CourseDirectory.source_directory = "notebooks"
@@ -34,3 +37,8 @@ c.LimitOutput.max_traceback = 100
 
 # A deleted test cell comes back (and scores 0 unless it passes) instead of vanishing.
 c.OverwriteCells.add_missing_cells = True
+
+# A single-machine lab gets a working Assignment List / exchange inside the course folder
+# (gitignored); a JupyterHub workshop overrides this in its system-wide nbgrader_config.py.
+c.Exchange.root = os.path.join(HERE, "exchange")
+c.Exchange.path_includes_course = True

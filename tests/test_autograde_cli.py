@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "autograde"))
-from helpers import ASSIGNMENT, make_course, release_nb, solved  # noqa: E402
+from autograde_course import ASSIGNMENT, make_course, release_nb, solved  # noqa: E402
 
 from autograde.__main__ import main  # noqa: E402
 from autograde.collect import CollectError, collect_zip  # noqa: E402

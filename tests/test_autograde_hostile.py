@@ -20,7 +20,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "autograde"))
-from helpers import ASSIGNMENT, FIXTURE, cell, make_course, solved, submit  # noqa: E402
+from autograde_course import ASSIGNMENT, FIXTURE, cell, make_course, solved, submit  # noqa: E402
 
 from autograde.config import Course, Limits  # noqa: E402
 from autograde.grade import GradedNotebook, grade, load_results  # noqa: E402

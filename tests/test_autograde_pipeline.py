@@ -13,7 +13,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "autograde"))
-from helpers import (  # noqa: E402
+from autograde_course import (  # noqa: E402
     ASSIGNMENT,
     FIXTURE,
     empty_gradebook,
