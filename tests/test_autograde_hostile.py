@@ -161,6 +161,9 @@ CASES = (
     Case("suppressed-tracebacks", _answer("is_expired", WRONG_EXPIRED + (
         "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)\n")),
          lambda s: s == FULL - 2, "suppressed tracebacks"),
+    Case("delegates-to-kit", _answer("mask", "from course import redact\n"
+                                             "def mask(secret):\n    return redact.mask(secret)\n"),
+         lambda s: s == FULL - 2, "delegates to the kit"),
     Case("network", _answer("mask", MASK + (
         "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
         "    print('CONNECTED')\nexcept OSError as e:\n    print('blocked', type(e).__name__)\n")),
