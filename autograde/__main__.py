@@ -55,15 +55,21 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from .grade import grade, progress_bar
+    from .release import ReleaseError, ReleaseRefused
     from .sandbox import detect
 
     course = _course(args)
     sandbox = detect()
     if sandbox.warning:
         print(f"WARNING: {sandbox.warning}", file=sys.stderr)
-    results = grade(course, assignments=args.assignment or None, students=args.student or None,
-                    workers=args.workers, force=args.force, sandbox=sandbox,
-                    progress=None if args.quiet else progress_bar(), engine=args.engine)
+    try:
+        results = grade(course, assignments=args.assignment or None,
+                        students=args.student or None, workers=args.workers, force=args.force,
+                        sandbox=sandbox, progress=None if args.quiet else progress_bar(),
+                        engine=args.engine)
+    except (ReleaseRefused, ReleaseError) as exc:
+        print(f"error: cannot grade before a clean release: {exc}", file=sys.stderr)
+        return 1
     human = [r for r in results if r.needs_human]
     print(f"graded {len(results)} notebook(s); {len(human)} need a human "
           f"(python -m autograde report)")
