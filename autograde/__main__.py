@@ -154,7 +154,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("bench", help="plain serial nbgrader vs our grade, same class, one run")
-    s.add_argument("--students", type=int, default=12, help="submissions in the class (12)")
+    s.add_argument("--students", type=int, default=16, help="submissions in the class (16)")
     s.add_argument("--workers", type=int, default=None, help="our workers (default: cores)")
     s.add_argument("--source", default=None,
                    help="assignment notebook to use (default: the test fixture)")

@@ -93,7 +93,7 @@ def _totals(course: Course, assignment: str) -> dict[str, float]:
         return {s.student_id: float(s.score) for s in gb.assignment_submissions(assignment)}
 
 
-def run_bench(*, students: int = 12, workers: int | None = None, source: str | None = None,
+def run_bench(*, students: int = 16, workers: int | None = None, source: str | None = None,
               keep: str | None = None) -> BenchResult:
     """Build the class twice, grade one copy each way, time both. Raises on a grader crash."""
     ensure_venv_tools_on_path()

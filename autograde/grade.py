@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -639,7 +640,9 @@ def grade(course: Course, *, assignments: Iterable[str] | None = None,
     stops the others.
     """
     ensure_venv_tools_on_path()
-    with _one_engine_per_database():
+    with warnings.catch_warnings(), _one_engine_per_database():
+        # nbgrader's update_or_create_submission trips SQLAlchemy autoflush warnings: its own.
+        warnings.filterwarnings("ignore", module="nbgrader")
         return _grade(course, assignments=assignments, students=students, workers=workers,
                       force=force, sandbox=sandbox or detect(), progress=progress,
                       engine=engine)
