@@ -58,14 +58,22 @@ class _Learner:
         self.ready: dict[str, Any] = {}
         self.restarts = 0
 
-    def start(self) -> dict[str, Any]:
+    def launch(self) -> None:
+        """Start the process and send the program; `wait_ready` collects its answer (the
+        judge runs the source's setup cells meanwhile)."""
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         job = {"program": self.program, "memory": self.memory, "files": self.files}
         self._send(job)
+
+    def wait_ready(self) -> dict[str, Any]:
         reply = self._recv(self.call_seconds * 2, "loading the definitions")
         self.ready = reply.get("ready", {}) if isinstance(reply, dict) else {}
         return self.ready
+
+    def start(self) -> dict[str, Any]:
+        self.launch()
+        return self.wait_ready()
 
     def _send(self, obj: Any) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -176,13 +184,20 @@ def judge(job: dict[str, Any]) -> list[Verdict]:
     verdicts: list[Verdict] = []
     ns: dict[str, Any] = {"__name__": "__main__"}
     try:
+        ready: dict[str, Any] | None = None
         try:
-            ready = learner.start()
+            learner.launch()
         except Refusal as exc:
             ready = {"cells": {}, "load_errors": [str(exc)]}
         for cell in job["cells"]:
             kind, cid, source = cell["kind"], cell["cell"], cell["source"]
+            if kind != "setup" and ready is None:
+                try:
+                    ready = learner.wait_ready()
+                except Refusal as exc:
+                    ready = {"cells": {}, "load_errors": [str(exc)]}
             if kind == "answer":
+                assert ready is not None
                 for name, info in ready.get("cells", {}).get(cid, {}).items():
                     if info.get("callable"):
                         ns[name] = _Proxy(learner, name)

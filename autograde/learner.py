@@ -71,6 +71,35 @@ def defined_names(nodes: list[ast.stmt]) -> list[str]:
     return names
 
 
+class _LazyModule:
+    """`import a.b as c` from a setup cell, imported on first use: most setup imports (a
+    plotting library) are for demos the learner's functions never touch."""
+
+    def __init__(self, name: str, top: bool) -> None:
+        self._name, self._top = name, top
+
+    def _load(self) -> Any:
+        import importlib
+
+        module = importlib.import_module(self._name)
+        return importlib.import_module(self._name.split(".")[0]) if self._top else module
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._load(), attr)
+
+
+def _lazy_import(node: ast.stmt, ns: dict[str, Any]) -> bool:
+    """Bind a setup cell's plain `import` lazily; False for anything else."""
+    if not isinstance(node, ast.Import):
+        return False
+    for alias in node.names:
+        if alias.asname:
+            ns[alias.asname] = _LazyModule(alias.name, top=False)
+        else:
+            ns[alias.name.split(".")[0]] = _LazyModule(alias.name, top=True)
+    return True
+
+
 def _load(program: list[dict[str, Any]], ns: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     from .marshal import NotPlainData, encode
 
@@ -79,6 +108,8 @@ def _load(program: list[dict[str, Any]], ns: dict[str, Any]) -> tuple[dict[str, 
     for cell in program:
         nodes = reduce_cell(cell["source"], cell["kind"])
         for node in nodes:
+            if cell["kind"] == "setup" and _lazy_import(node, ns):
+                continue
             try:
                 exec(compile(ast.Module(body=[node], type_ignores=[]), f"<{cell['cell']}>", "exec"), ns)
             except BaseException as exc:  # noqa: BLE001 - a broken definition defines nothing

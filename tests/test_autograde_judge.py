@@ -189,3 +189,9 @@ def test_the_sandbox_hides_the_course_and_the_network() -> None:
                                                                       ["-c", code])
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
     assert out.splitlines()[0] == "False 65534" and out.splitlines()[1].startswith("net ")
+
+
+def test_setup_imports_reach_the_learner_lazily_but_work() -> None:
+    v = _verdict("def f(x):\n    return j.dumps(x, sort_keys=True)\n",
+                 "assert f({'b': 1, 'a': 2}) == '{\"a\": 2, \"b\": 1}'", setup="import json as j")
+    assert v.status == PASS
