@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import sys
 from typing import Any
 
@@ -156,15 +155,9 @@ def _answer(ns: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
-    proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    job = json.loads(proto_in.readline())
-    from .sandbox import apply_limits
+    from .sandbox import start_child
 
-    apply_limits(memory_bytes=int(job["memory"]), file_bytes=int(job["files"]))
+    proto_in, proto_out, job = start_child()
     sys.setrecursionlimit(5000)
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     cells, errors = _load(job["program"], ns)

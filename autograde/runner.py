@@ -128,15 +128,9 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 
 def main() -> None:
-    proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
-    proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    job = json.loads(proto_in.readline())
-    from .sandbox import apply_limits
+    from .sandbox import start_child
 
-    apply_limits(memory_bytes=int(job["memory"]), file_bytes=int(job["files"]))
+    proto_in, proto_out, job = start_child()
     sink = _Sink(int(job["output_bytes"]))
     sys.stdout, sys.stderr = _Writer(sink, "stdout"), _Writer(sink, "stderr")
     shell = _shell(sink)

@@ -12,6 +12,7 @@ result graded that way carries the warning into the report.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import resource
 import shutil
@@ -19,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 NOBODY = 65534
 UNCONFINED_WARNING = (
@@ -116,6 +118,20 @@ def apply_limits(*, memory_bytes: int, file_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def start_child() -> tuple[TextIO, TextIO, dict[str, Any]]:
+    """In a confined child: keep stdin/stdout for the JSON protocol, point fds 0-2 at
+    /dev/null (nothing learner code prints can corrupt the protocol), read the job, and
+    apply its memory and file-size limits. Returns (protocol in, protocol out, job)."""
+    proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    job = json.loads(proto_in.readline())
+    apply_limits(memory_bytes=int(job["memory"]), file_bytes=int(job["files"]))
+    return proto_in, proto_out, job
 
 
 def python_cmd(module: str, *args: str) -> list[str]:
