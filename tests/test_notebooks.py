@@ -12,6 +12,7 @@ those of a fresh run.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -113,6 +114,9 @@ def test_release_and_autograde_for_real(assignment: str, tmp_path: Path) -> None
     planted = mistakes(assignment)
     for i, mistake in enumerate(planted):
         course.submit(f"mistake-{i:02d}", plant(source, mistake))
+    pretenders = _always_equal_answers(source)
+    for cell_id, nb in pretenders.items():
+        course.submit(f"always-equal-{cell_id}", nb)
     course.autograde()
 
     graded = _graded_cells(source)
@@ -131,6 +135,46 @@ def test_release_and_autograde_for_real(assignment: str, tmp_path: Path) -> None
             per_exercise[grade_id] += 1
     for grade_id in graded:
         assert per_exercise.get(grade_id, 0) >= 2, f"{grade_id}: fewer than two planted mistakes"
+    for cell_id in pretenders:  # an answer that only pretends (== is always true) must lose
+        guarded = {g for m in planted if m["cell"] == cell_id for g in m["loses"]}
+        assert guarded, f"{cell_id}: no planted mistake names the test cells that guard it"
+        got = course.scores(f"always-equal-{cell_id}")
+        assert sum(got[g][0] for g in guarded) < sum(got[g][1] for g in guarded), \
+            f"{cell_id}: an always-equal answer keeps full marks"
+
+
+_PRETENDER = """class _AlwaysEqual:
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __bool__(self): return True
+    def __hash__(self): return 0
+    def __iter__(self): return iter(())
+    def __len__(self): return 0
+    def __getattr__(self, name): return self
+    def __call__(self, *a, **k): return self
+return _AlwaysEqual()"""
+
+
+def _always_equal_answers(source: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    """Per answer cell: the source with that cell's solution replaced by an always-equal return."""
+    out = {}
+    for cell in source.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("solution"):
+            continue
+        lines, body, inside, indent = cell.source.splitlines(), [], False, ""
+        for line in lines:
+            if line.strip() == "### BEGIN SOLUTION":
+                inside, indent = True, line[: len(line) - len(line.lstrip())]
+                body += [indent + p for p in _PRETENDER.splitlines()]
+            elif line.strip() == "### END SOLUTION":
+                inside = False
+            elif not inside:
+                body.append(line)
+        nb = nbformat.from_dict(json.loads(json.dumps(source)))
+        next(c for c in nb.cells if c.get("id") == cell.get("id")).source = "\n".join(body)
+        out[meta["grade_id"]] = nb
+    return out
 
 
 def _blank_runs_with_only_unfinished_work(released: Path) -> None:
