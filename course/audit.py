@@ -55,7 +55,6 @@ If a ``revoke_jti``/``revoke_session``/``revoke_agent`` event also names a
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -592,10 +591,12 @@ class AccessLog:
             line = _with_hash(body_json, digest)
             if self._fd is not None:
                 self._write(line.encode("ascii") + b"\n")
-            written = dataclasses.replace(draft, hash=digest)
-            self._events.append(written)
+            # The draft was made here and is seen by nobody yet: sealing its hash in place
+            # saves rebuilding the whole frozen record (dataclasses.replace) on every append.
+            object.__setattr__(draft, "hash", digest)
+            self._events.append(draft)
             self._lines.append(line)
-            return written
+            return draft
 
     # -- reading
 
