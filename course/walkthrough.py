@@ -15,7 +15,7 @@ from typing import TextIO
 from . import forge
 from .agent import BrokeredAgent, Lab, UnsafeNaiveAgent, lab_world_and_vault
 from .audit import Event, verify_chain
-from .errors import RevokedTokenError
+from .errors import AccessDenied, RevokedTokenError
 from .policy import AgentRequest
 from .redact import Redactor
 
@@ -105,9 +105,10 @@ def run(out: TextIO = sys.stdout) -> int:
 
 def _revoke(lab: Lab, agent: BrokeredAgent, check: _Checks, out: TextIO) -> None:
     vault, broker, log = lab.vault, lab.broker, lab.log
-    held = vault.request(AgentRequest(
+    request = AgentRequest(
         tenant=agent.session.tenant, user=agent.session.user, agent=agent.session.agent,
-        session=agent.session.id, task="triage", tool="tickets", scopes=("tickets:read",)))
+        session=agent.session.id, task="triage", tool="tickets", scopes=("tickets:read",))
+    held = vault.request(request)
     revoked = vault.revoke_session(agent.session.id, why="walkthrough: session compromised")
     out.write(f"  revoked sessions: {', '.join(revoked)}\n")
     try:
@@ -115,6 +116,11 @@ def _revoke(lab: Lab, agent: BrokeredAgent, check: _Checks, out: TextIO) -> None
         check(False, "a token of the revoked session is refused")
     except RevokedTokenError as exc:
         check(True, f"a token of the revoked session is refused ({exc.code})")
+    try:
+        vault.request(request)
+        check(False, "the revoked session gets no new token")
+    except AccessDenied as exc:
+        check(exc.code == "revoked", f"the revoked session gets no new token ({exc.code})")
     after = [e for e in log.events() if e.event == "tool_call" and e.decision == "deny"
              and e.reason == "revoked"]
     out.write(f"  signal: use_after_revocation={len(after)} (page on-call when > 0: someone still "
