@@ -23,8 +23,11 @@ are printed, logged and shown to learners, so they are treated as public.
     |   +-- RevokedTokenError
     +-- AccessDenied(code)          policy or broker said no, with a reason code
     |   +-- ApprovalRequired
+    |   +-- InvalidRequestError     the request itself is malformed (wrong type, too deep, too big)
+    |   +-- UnauthenticatedError    the caller did not prove a session (unknown = mismatched)
     +-- SecretStoreError
     |   +-- SecretNotFoundError
+    |   +-- CorruptSecretError      a stored row does not open (tampered, truncated, wrong type)
     +-- UpstreamError               a real service failed; the message is redacted
     +-- AuditError
         +-- ChainBrokenError(line)
@@ -154,6 +157,20 @@ class ApprovalRequired(AccessDenied):
         super().__init__("approval_required", reason)
 
 
+class InvalidRequestError(AccessDenied):
+    """The request is not of the expected shape (a wrong type, too deep, too large)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("invalid_request", reason)
+
+
+class UnauthenticatedError(AccessDenied):
+    """The caller did not prove a live session. Unknown, mismatched and revoked answer alike."""
+
+    def __init__(self, reason: str = "present the credential of a live session") -> None:
+        super().__init__("unauthenticated", reason)
+
+
 class SecretStoreError(VaultLabError):
     """The secret store could not do what was asked (the message never holds the value)."""
 
@@ -164,6 +181,12 @@ class SecretNotFoundError(SecretStoreError):
     """No secret under that tenant and name."""
 
     code = "secret_not_found"
+
+
+class CorruptSecretError(SecretStoreError):
+    """A stored secret does not open: its row was altered, truncated or has a wrong type."""
+
+    code = "secret_corrupt"
 
 
 class UpstreamError(VaultLabError):
