@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import SecretNotFoundError, SecretStoreError
+from .errors import ConfigurationError, CorruptSecretError, SecretNotFoundError, SecretStoreError
 
 
 class Secret:
@@ -42,6 +42,10 @@ class Secret:
     def __init__(self, value: str, *, name: str = "secret") -> None:
         if not isinstance(value, str) or not value:
             raise SecretStoreError("a Secret holds a non-empty string")
+        if not isinstance(name, str):
+            raise SecretStoreError("a Secret's name is a string")
+        if not _utf8_ok(value):
+            raise SecretStoreError(f"secret {name!r} holds a string UTF-8 cannot encode")
         object.__setattr__(self, "_value", value)
         object.__setattr__(self, "name", name)
 
@@ -90,6 +94,19 @@ def lab_secret(seed: str, name: str, *, prefix: str = "sk_live_") -> Secret:
     return Secret(f"{prefix}{digest}", name=name)
 
 
+def _utf8_ok(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (a lone surrogate does not); the text never leaves here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+
+
 def _tenant_key(master: bytes, tenant: str) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=b"vault-lab/secretstore/v1",
@@ -103,22 +120,40 @@ class SecretStore:
     ``path`` may be ``":memory:"`` (the default, for notebooks) or a file.
     ``master_key`` is 32 bytes; in the lab it comes from a seed, in production
     from a KMS. Thread-safe: the world's HTTP threads may read concurrently.
+
+    Every failure is typed: a row that does not open is a
+    :class:`~course.errors.CorruptSecretError` naming the tenant, the secret's
+    name and what is wrong with the row (never its content), bad arguments are
+    a :class:`~course.errors.SecretStoreError`, and a database failure is one
+    too. A broken row affects that one secret only: every other row still opens.
     """
 
     def __init__(self, *, master_key: bytes, path: str | Path = ":memory:") -> None:
-        if len(master_key) != 32:
-            raise SecretStoreError("master_key must be 32 bytes")
+        """Open (or create) the store.
+
+        Raises:
+            ConfigurationError: ``master_key`` is not 32 bytes (a ``str`` is refused: keys are bytes).
+            SecretStoreError: the database cannot be opened or created.
+        """
+        if not isinstance(master_key, bytes) or len(master_key) != 32:
+            raise ConfigurationError("master_key must be 32 bytes (of type bytes)")
         self._master = master_key
         self._keys: dict[str, AESGCM] = {}
         self.generation = 0  # bumped on every write, so caches of derived state know to refresh
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS secrets ("
-            " tenant TEXT NOT NULL, name TEXT NOT NULL, nonce BLOB NOT NULL,"
-            " ciphertext BLOB NOT NULL, PRIMARY KEY (tenant, name))"
-        )
-        self._db.commit()
+        problem: str | None = None
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS secrets ("
+                " tenant TEXT NOT NULL, name TEXT NOT NULL, nonce BLOB NOT NULL,"
+                " ciphertext BLOB NOT NULL, PRIMARY KEY (tenant, name))"
+            )
+            self._db.commit()
+        except sqlite3.Error as exc:
+            problem = type(exc).__name__
+        if problem is not None:
+            raise SecretStoreError(f"the secret store's database cannot be opened ({problem})")
 
     @classmethod
     def from_seed(cls, seed: str, *, path: str | Path = ":memory:") -> SecretStore:
@@ -126,64 +161,132 @@ class SecretStore:
         return cls(master_key=hashlib.sha256(f"vault-lab-master|{seed}".encode()).digest(), path=path)
 
     def _aead(self, tenant: str) -> AESGCM:
-        if tenant not in self._keys:
-            self._keys[tenant] = AESGCM(_tenant_key(self._master, tenant))
-        return self._keys[tenant]
+        aead = self._keys.get(tenant)
+        if aead is None:
+            aead = self._keys[tenant] = AESGCM(_tenant_key(self._master, tenant))
+        return aead
 
     @staticmethod
     def _aad(tenant: str, name: str) -> bytes:
         return f"{tenant}\x00{name}".encode()
 
+    @staticmethod
+    def _check_names(tenant: object, name: object) -> None:
+        for label, text in (("tenant", tenant), ("secret name", name)):
+            if not isinstance(text, str) or not text:
+                raise SecretStoreError(f"a {label} is a non-empty string")
+            if "\x00" in text or not _utf8_ok(text):
+                raise SecretStoreError(f"a {label} holds a NUL or a character UTF-8 cannot encode")
+
+    def _query(self, sql: str, params: tuple[object, ...], *, write: bool = False) -> list[tuple]:
+        """Run one statement under the lock; a database failure becomes a SecretStoreError."""
+        problem: str | None = None
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, params).fetchall()
+                if write:
+                    self._db.commit()
+                    self.generation += 1
+            except sqlite3.Error as exc:
+                problem = type(exc).__name__  # its text may quote SQL values: name the kind only
+        if problem is not None:
+            raise SecretStoreError(f"the secret store's database failed ({problem})")
+        return rows
+
     def put(self, tenant: str, name: str, value: str | Secret) -> None:
-        """Seal ``value`` for ``tenant`` under ``name`` (replacing any older value)."""
-        plain = value.reveal() if isinstance(value, Secret) else value
+        """Seal ``value`` for ``tenant`` under ``name`` (replacing any older value).
+
+        Raises:
+            SecretStoreError: an empty or non-string tenant or name, a value that
+                is not a non-empty ``str`` or :class:`Secret`, a value UTF-8
+                cannot encode (a lone surrogate), or a database failure. The
+                message never holds the value.
+        """
+        self._check_names(tenant, name)
+        if isinstance(value, Secret):
+            plain = value.reveal()
+        elif isinstance(value, str):
+            plain = value
+        else:
+            raise SecretStoreError(f"a secret value is a str or a Secret, not {type(value).__name__}")
         if not plain:
             raise SecretStoreError("refusing to store an empty secret")
-        nonce = os.urandom(12)
+        if not _utf8_ok(plain):
+            del plain, value  # keep the value out of this frame's locals in the traceback
+            raise SecretStoreError(f"secret {name!r} of tenant {tenant!r} holds a string UTF-8 "
+                                   "cannot encode (a lone surrogate?)")
+        nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead(tenant).encrypt(nonce, plain.encode(), self._aad(tenant, name))
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, ?)", (tenant, name, nonce, sealed)
-            )
-            self._db.commit()
-            self.generation += 1
+        self._query("INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, ?)", (tenant, name, nonce, sealed),
+                    write=True)
 
     def get(self, tenant: str, name: str) -> Secret:
         """Open the secret ``name`` of ``tenant``.
 
         Raises:
             SecretNotFoundError: no such secret for that tenant (other tenants are never consulted).
-            SecretStoreError: the row was tampered with or moved between tenants.
+            CorruptSecretError: the row does not open: a nonce of the wrong length, a column
+                of the wrong type, a failed integrity check (tampered, truncated, moved
+                between tenants or names, sealed under another master key), or a
+                plaintext that is not text. Only this secret is affected.
+            SecretStoreError: an empty or non-string tenant or name, or a database failure.
         """
-        with self._lock:
-            row = self._db.execute(
-                "SELECT nonce, ciphertext FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)
-            ).fetchone()
-        if row is None:
+        self._check_names(tenant, name)
+        rows = self._query("SELECT nonce, ciphertext FROM secrets WHERE tenant = ? AND name = ?",
+                           (tenant, name))
+        if not rows:
             raise SecretNotFoundError(f"no secret {name!r} for tenant {tenant!r}")
-        try:
-            plain = self._aead(tenant).decrypt(row[0], row[1], self._aad(tenant, name))
-        except InvalidTag:
-            raise SecretStoreError(
-                f"secret {name!r} of tenant {tenant!r} failed its integrity check"
-            ) from None
-        return Secret(plain.decode(), name=name)
+        nonce, sealed = rows[0]
+        del rows
+        problem = _row_problem(nonce, sealed)
+        plain = b""
+        if problem is None:
+            try:
+                plain = self._aead(tenant).decrypt(nonce, sealed, self._aad(tenant, name))
+            except InvalidTag:
+                problem = "failed its integrity check"
+        text = ""
+        if problem is None:
+            try:
+                text = plain.decode("utf-8")
+            except UnicodeDecodeError:
+                problem = "opened to something that is not UTF-8 text"
+            if not text and problem is None:
+                problem = "opened to an empty value"
+        del plain
+        if problem is not None:  # raised outside every handler: nothing chains, nothing lingers
+            del text
+            raise CorruptSecretError(f"secret {name!r} of tenant {tenant!r} does not open: {problem}")
+        return Secret(text, name=name)
 
     def names(self, tenant: str) -> tuple[str, ...]:
-        """The names of a tenant's secrets (never the values)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT name FROM secrets WHERE tenant = ? ORDER BY name", (tenant,)
-            ).fetchall()
-        return tuple(r[0] for r in rows)
+        """The names of a tenant's secrets (never the values).
+
+        Raises:
+            SecretStoreError: an empty or non-string tenant, or a database failure.
+        """
+        if not isinstance(tenant, str) or not tenant:
+            raise SecretStoreError("a tenant is a non-empty string")
+        rows = self._query("SELECT name FROM secrets WHERE tenant = ? ORDER BY name", (tenant,))
+        return tuple(r[0] for r in rows if isinstance(r[0], str))  # a non-text name cannot be asked for
 
     def raw_rows(self) -> list[tuple[str, str, bytes]]:
         """What an attacker with a copy of the database file sees: tenant, name, ciphertext."""
-        with self._lock:
-            return list(self._db.execute("SELECT tenant, name, ciphertext FROM secrets"))
+        return [tuple(r) for r in self._query("SELECT tenant, name, ciphertext FROM secrets", ())]
 
     def __repr__(self) -> str:
         return "SecretStore(<sealed>)"
 
     def __reduce__(self) -> object:
         raise TypeError("a SecretStore refuses to be pickled")
+
+
+def _row_problem(nonce: object, sealed: object) -> str | None:
+    """What makes a row unopenable before decryption is even tried, or None."""
+    if not isinstance(nonce, bytes) or not isinstance(sealed, bytes):
+        return "a column holds the wrong type (nonce and ciphertext are blobs)"
+    if len(nonce) != _NONCE_BYTES:
+        return f"its nonce is not {_NONCE_BYTES} bytes"
+    if len(sealed) <= _TAG_BYTES:
+        return "its ciphertext is truncated"
+    return None
