@@ -213,3 +213,18 @@ class ChainBrokenError(AuditError):
     def __init__(self, line: int, why: str) -> None:
         self.line = line
         super().__init__(f"hash chain broken at line {line}: {why}")
+
+
+class RefreshRevokedError(UpstreamError):
+    """The token endpoint refused the stored refresh token (``invalid_grant``): the grant is dead.
+
+    Revoked (a reused refresh token revoked its family), spent or expired: the
+    endpoint does not say which, and no retry can help; a human must grant
+    access again. The refresh keeper does not retry it.
+    """
+
+    code = "refresh_revoked"
+
+    def __init__(self, status: int = 400) -> None:
+        super().__init__(status, "the token endpoint refused the refresh grant (invalid_grant); "
+                                 "the grant is revoked and needs a new consent")

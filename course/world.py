@@ -534,24 +534,48 @@ _MASKED_FORM_FIELDS = ("refresh_token", "client_secret", "code", "password")
 
 
 class _OAuth(_Service):
-    """Token endpoint with refresh-token rotation, and a resource that needs a live access token."""
+    """Token endpoint with refresh-token rotation and reuse detection, and a resource (``/files``).
+
+    Every grant is a *family* (RFC 6749 10.4; OAuth 2.0 Security BCP 4.14.2):
+    the refresh tokens rotated from one consent and the access tokens they
+    bought. Exactly one refresh token of a family is live; a used one is kept
+    (as a digest) so that presenting it again is recognised as reuse. Reuse
+    means two parties hold the grant, and the server cannot tell which one is
+    the thief, so it revokes the whole family: the live refresh token and every
+    access token issued from it stop working, and each answer is the same
+    ``invalid_grant`` (nothing tells the presenter what was detected).
+
+    Refused without touching any family: a bad client (401 ``invalid_client``),
+    and a refresh token presented by a client it was not issued to (400
+    ``invalid_grant``): one tenant cannot revoke another's grant.
+    """
 
     name = "oauth"
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.clients = _KeyTable()  # client secret -> (tenant, "oauth:client_secret")
-        self.refresh: dict[str, bytes] = {}  # tenant -> digest of the one live refresh token
-        self.access: dict[bytes, tuple[str, int]] = {}  # digest -> (tenant, expires_at)
+        self.families: dict[str, _Family] = {}  # family id -> its state
+        self.refresh_index: dict[bytes, str] = {}  # digest of every refresh token issued -> family id
+        self.access: dict[bytes, tuple[str, int, str]] = {}  # digest -> (tenant, expires_at, family id)
         self.counter = 0
         self._mint_key = hashlib.sha256(f"vault-lab-oauth|{self.seed}".encode()).digest()
 
     def _mint(self, prefix: str, tenant: str) -> str:
-        # Deterministic per seed so notebooks re-run identically;
-        # a real server would use secrets.token_urlsafe.
+        # Deterministic per seed so notebooks re-run identically: whoever knows the seed can
+        # compute every token. A real server would use secrets.token_urlsafe.
         self.counter += 1
         mac = hmac.new(self._mint_key, f"{tenant}|{prefix}|{self.counter}".encode(), "sha256")
         return prefix + mac.hexdigest()[:32]
+
+    def grant(self, tenant: str, refresh_token: str) -> str:
+        """Start a new family for ``tenant`` whose live refresh token is ``refresh_token``; its id."""
+        live = _digest(refresh_token)
+        with self.lock:
+            family = _Family(id=f"G-{len(self.families) + 1}", tenant=tenant, live=live)
+            self.families[family.id] = family
+            self.refresh_index[live] = family.id
+            return family.id
 
     def recorded_body(self, req: _Request) -> bytes:
         if req.path != "/oauth/token":
@@ -580,6 +604,15 @@ class _OAuth(_Service):
             return client_id, secret
         return form.get("client_id", ""), form.get("client_secret")
 
+    def _family_of(self, presented: str) -> _Family | None:
+        """The family that ever issued ``presented`` (every entry compared in constant time)."""
+        wanted = _digest(presented)
+        found = None
+        for digest, family_id in self.refresh_index.items():
+            if hmac.compare_digest(digest, wanted):
+                found = family_id
+        return self.families.get(found) if found else None
+
     def _token(self, req: _Request) -> _Reply:
         form = dict(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
         client_id, secret = self._client(req, form)
@@ -595,15 +628,18 @@ class _OAuth(_Service):
         if not presented:
             return _Reply(status=400, payload={"error": "invalid_request",
                           "error_description": "refresh_token is required"}, **seen)  # type: ignore[arg-type]
-        if not hmac.compare_digest(self.refresh.get(tenant, b""), _digest(presented)):
-            return _Reply(status=400, payload={"error": "invalid_grant",
-                          "error_description": "refresh token is invalid, expired or already used"},
-                          **seen)  # type: ignore[arg-type]
+        family = self._family_of(presented)
+        if family is None or family.tenant != tenant or family.revoked:
+            return _invalid_grant(seen)
+        if family.live is None or not hmac.compare_digest(family.live, _digest(presented)):
+            family.revoke(self.clock.now())  # a rotated-away token came back: reuse
+            return _invalid_grant(seen)
         access, refresh = self._mint("at_", tenant), self._mint("rt_", tenant)
-        self.refresh[tenant] = _digest(refresh)  # rotation: the presented token is now dead
+        family.rotate(_digest(refresh))  # the presented token is now spent
+        self.refresh_index[_digest(refresh)] = family.id
         now = self.clock.now()
         self.access = {d: v for d, v in self.access.items() if v[1] > now}  # forget expired
-        self.access[_digest(access)] = (tenant, self.clock.now() + ACCESS_TOKEN_TTL)
+        self.access[_digest(access)] = (tenant, now + ACCESS_TOKEN_TTL, family.id)
         payload = {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL,
                    "refresh_token": refresh, "scope": "files:read"}
         return _Reply(status=200, payload=payload, credential_ok=True,
@@ -615,6 +651,8 @@ class _OAuth(_Service):
         entry = next((v for d, v in self.access.items() if hmac.compare_digest(d, wanted)), None)
         if entry is None:
             why = "unknown access token"
+        elif self.families[entry[2]].revoked:
+            why = "the grant was revoked"
         elif self.clock.now() >= entry[1]:
             why = "the access token expired"
         else:
@@ -626,6 +664,43 @@ class _OAuth(_Service):
         return _Reply(status=401, payload={"error": "invalid_token", "error_description": why},
                       headers=(("WWW-Authenticate", header),),
                       tenant=entry[0] if entry else None)
+
+
+@dataclass(slots=True, eq=False)
+class _Family:
+    """One grant's state: its live refresh token, the spent ones, and whether it was revoked.
+
+    Only digests are kept. ``live`` is None once the family is revoked; the spent
+    digests stay, so a late replay of any of them is still recognised.
+    """
+
+    id: str
+    tenant: str
+    live: bytes | None
+    spent: set[bytes] = field(default_factory=set)
+    revoked_at: int | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def rotate(self, new_live: bytes) -> None:
+        if self.live is not None:
+            self.spent.add(self.live)
+        self.live = new_live
+
+    def revoke(self, when: int) -> None:
+        """Kill the family: its live refresh token, and (judged at use) every access token it issued."""
+        if self.live is not None:
+            self.spent.add(self.live)
+        self.live, self.revoked_at = None, when
+
+
+def _invalid_grant(seen: dict[str, str]) -> _Reply:
+    # One answer for unknown, spent, reused, revoked and foreign tokens (RFC 6749 5.2).
+    return _Reply(status=400, payload={"error": "invalid_grant",
+                  "error_description": "refresh token is invalid, expired or already used"},
+                  **seen)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- collector
@@ -831,7 +906,7 @@ class World:
             if isinstance(service, _OAuth):
                 service.clients.add(self._value(tenant, "oauth:client_secret"), tenant,
                                     "oauth:client_secret")
-                service.refresh[tenant] = _digest(self._value(tenant, "oauth:refresh"))
+                service.grant(tenant, self._value(tenant, "oauth:refresh"))
                 continue
             for name in CREDENTIAL_NAMES:
                 if name.split(":")[0] == service.name:

@@ -224,7 +224,7 @@ def refresh(world: World, tenant: str, refresh_token: str, secret: str | None = 
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
-def test_oauth_refresh_rotates_and_the_old_refresh_token_dies() -> None:
+def test_oauth_refresh_rotates_and_the_rotated_token_works() -> None:
     clock = ManualClock()
     with World.start(seed="oauth-rotation", clock=clock) as w:
         first = w.credential("acme", "oauth:refresh").reveal()
@@ -234,13 +234,84 @@ def test_oauth_refresh_rotates_and_the_old_refresh_token_dies() -> None:
         data = answer.json()
         assert data["token_type"] == "Bearer" and data["expires_in"] == ACCESS_TOKEN_TTL
         assert data["refresh_token"] != first
-        replay = refresh(w, "acme", first)
-        assert replay.status == 400 and replay.json()["error"] == "invalid_grant"
-        assert refresh(w, "acme", data["refresh_token"]).status == 200
+        assert refresh(w, "acme", data["refresh_token"]).status == 200  # the rotated one works
         # The recorded bodies keep the grant's shape but not its secrets.
         for entry in w.received("oauth"):
             assert first.encode() not in entry.body
             assert w.credential("acme", "oauth:client_secret").reveal().encode() not in entry.body
+
+
+def files_status(world: World, access_token: str) -> int:
+    return get(world, "oauth", "/files", {"Authorization": f"Bearer {access_token}"}).status
+
+
+def oauth_server(world: World):
+    """The running token endpoint (to open a second grant: the world has no consent screen)."""
+    return world._running["oauth"].server.service
+
+
+def test_oauth_normal_rotation_chain_never_trips_reuse_detection() -> None:
+    with World.start(seed="oauth-chain", clock=ManualClock()) as w:
+        current, access = w.credential("acme", "oauth:refresh").reveal(), []
+        for _ in range(12):
+            answer = refresh(w, "acme", current)
+            assert answer.status == 200
+            current = answer.json()["refresh_token"]
+            access.append(answer.json()["access_token"])
+        assert [files_status(w, a) for a in access] == [200] * 12  # every one still live
+
+
+def test_oauth_reused_refresh_token_revokes_the_whole_family() -> None:
+    with World.start(seed="oauth-reuse", clock=ManualClock()) as w:
+        stolen = w.credential("acme", "oauth:refresh").reveal()
+        one = refresh(w, "acme", stolen).json()
+        two = refresh(w, "acme", one["refresh_token"]).json()
+        assert files_status(w, two["access_token"]) == 200
+        # The thief replays the refresh token the keeper already rotated away.
+        replay = refresh(w, "acme", stolen)
+        assert replay.status == 400 and replay.json()["error"] == "invalid_grant"
+        # The whole family is dead: the legitimate live refresh token and every access token.
+        assert refresh(w, "acme", two["refresh_token"]).json()["error"] == "invalid_grant"
+        for access in (one["access_token"], two["access_token"]):
+            refused = get(w, "oauth", "/files", {"Authorization": f"Bearer {access}"})
+            assert refused.status == 401 and refused.json()["error"] == "invalid_token"
+            assert "revoked" in refused.header("WWW-Authenticate")
+        assert refresh(w, "acme", one["refresh_token"]).status == 400  # replays stay dead
+
+
+def test_oauth_reuse_answer_is_indistinguishable_from_an_unknown_token() -> None:
+    with World.start(seed="oauth-shape", clock=ManualClock()) as w:
+        stolen = w.credential("acme", "oauth:refresh").reveal()
+        refresh(w, "acme", stolen)
+        reuse, unknown = refresh(w, "acme", stolen), refresh(w, "acme", "rt_" + "0" * 32)
+        assert (reuse.status, reuse.body) == (unknown.status, unknown.body)
+        assert set(reuse.json()) == {"error", "error_description"}  # RFC 6749 5.2
+        assert stolen not in reuse.text
+
+
+def test_oauth_reuse_detection_is_per_family() -> None:
+    with World.start(seed="oauth-families", clock=ManualClock()) as w:
+        acme_first = w.credential("acme", "oauth:refresh").reveal()
+        globex = refresh(w, "globex", w.credential("globex", "oauth:refresh").reveal()).json()
+        oauth_server(w).grant("acme", "rt_second_grant_of_acme")  # a second consent, same tenant
+        second = refresh(w, "acme", "rt_second_grant_of_acme").json()
+        refresh(w, "acme", acme_first)
+        assert refresh(w, "acme", acme_first).json()["error"] == "invalid_grant"  # reuse: G-1 dies
+        assert files_status(w, globex["access_token"]) == 200  # another tenant's family
+        assert files_status(w, second["access_token"]) == 200  # and the same tenant's other family
+        assert refresh(w, "globex", globex["refresh_token"]).status == 200
+        assert refresh(w, "acme", second["refresh_token"]).status == 200
+
+
+def test_oauth_another_client_cannot_revoke_a_tenants_grant() -> None:
+    with World.start(seed="oauth-foreign", clock=ManualClock()) as w:
+        spent = w.credential("acme", "oauth:refresh").reveal()
+        live = refresh(w, "acme", spent).json()
+        assert refresh(w, "globex", spent).json()["error"] == "invalid_grant"  # globex's client
+        wrong = refresh(w, "acme", spent, secret="cs_live_wrong")  # no client authentication
+        assert wrong.status == 401
+        assert files_status(w, live["access_token"]) == 200
+        assert refresh(w, "acme", live["refresh_token"]).status == 200
 
 
 def test_oauth_refuses_wrong_client_secret_and_cross_tenant_refresh(world: World) -> None:
