@@ -30,8 +30,11 @@ Services (tenants ``acme`` and ``globex`` everywhere):
     ``refresh_token``, ``client_id``, ``client_secret``; HTTP Basic client
     auth also accepted) answers ``{access_token, token_type, expires_in,
     refresh_token, scope}`` and *rotates* the refresh token (the old one then
-    gets ``invalid_grant``). ``GET /files`` needs a live access token; expiry
-    is judged by the world's clock.
+    gets ``invalid_grant``). Each grant is a family: presenting a rotated-away
+    refresh token again (reuse: someone else holds the grant) revokes the
+    family, its live refresh token and every access token it issued, and is
+    answered ``invalid_grant`` like any dead token. ``GET /files`` needs a live
+    access token of a live family; expiry is judged by the world's clock.
 ``collector`` (the attacker)
     Accepts any method on any path and records it verbatim, headers included.
 
@@ -44,7 +47,8 @@ them (see :data:`CREDENTIAL_NAMES`)::
     deploy:staging        Bearer key, staging only
     deploy:production     Bearer key, production only
     deploy:admin          Bearer key, both environments (the dangerous one)
-    oauth:refresh         the initial refresh token (dead after its first use)
+    oauth:refresh         the initial refresh token (dead after its first use; reused, it
+                          revokes the tenant's grant)
     oauth:client_secret   the OAuth client's secret
     oauth:client_id       the OAuth client id (not a secret; stored for convenience)
 
