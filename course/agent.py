@@ -43,6 +43,7 @@ from .connectors import by_tool
 from .errors import AccessDenied, ApprovalRequired, TokenError, VaultLabError
 from .policy import AgentRequest, Grant, GrantPolicy
 from .redact import StoreRedactor
+from .secretstore import Secret
 from .vault import Session, Vault
 from .world import INJECTION_PATTERN, TENANTS, World
 
@@ -536,10 +537,14 @@ class TokenInfo:
 
 
 class VaultClient(Protocol):
-    """What the brokered agent needs from a vault: a token for one request."""
+    """What the brokered agent needs from a vault: a token for one request.
 
-    def request_token(self, request: AgentRequest, *,
-                      approval: Approval | None = None) -> tuple[str, TokenInfo]: ...
+    ``credential`` is the session's proof (:attr:`Session.credential`), which the
+    platform handed the agent when it opened the session.
+    """
+
+    def request_token(self, request: AgentRequest, *, approval: Approval | None = None,
+                      credential: Secret | None = None) -> tuple[str, TokenInfo]: ...
 
 
 class BrokerClient(Protocol):
@@ -555,10 +560,10 @@ class InProcessVault:
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
 
-    def request_token(self, request: AgentRequest, *,
-                      approval: Approval | None = None) -> tuple[str, TokenInfo]:
+    def request_token(self, request: AgentRequest, *, approval: Approval | None = None,
+                      credential: Secret | None = None) -> tuple[str, TokenInfo]:
         """A token for ``request``. Raises what :meth:`Vault.request` raises."""
-        issued = self._vault.request(request, approval=approval)
+        issued = self._vault.request(request, approval=approval, credential=credential)
         c = issued.claims
         return issued.token, TokenInfo(jti=c.jti, aud=c.aud, scopes=c.scopes, exp=c.exp)
 
@@ -632,7 +637,7 @@ class BrokeredAgent(_Loop):
         The arguments go in as the request's intent, so an approval binds them.
         """
         s = self.session
-        intent = tuple((str(k), str(v)) for k, v in (call.json or ()))
+        intent = tuple((str(k), v) for k, v in (call.json or ()))
         return AgentRequest(tenant=s.tenant, user=call.as_user or s.user, agent=s.agent,
                             session=s.id, task=task_kind(task), tool=call.tool,
                             scopes=scopes_for(call.tool, call.method, call.path),
@@ -651,10 +656,14 @@ class BrokeredAgent(_Loop):
     def _act(self, call: PlannedCall, task: str) -> tuple[CallOutcome, str]:
         if call.tool == RAW_HTTP:
             return self._refuse(call, "no_raw_http", "this agent has no raw HTTP tool")
-        request = self.request_for(call, task)
+        try:
+            request = self.request_for(call, task)
+        except AccessDenied as exc:  # arguments no request can carry (InvalidRequestError)
+            return self._refuse(call, exc.code, exc.reason)
         try:
             token, info = self._vault.request_token(
-                request, approval=self._approvals.get(request.digest()))
+                request, approval=self._approvals.get(request.digest()),
+                credential=self.session.credential)
         except ApprovalRequired as exc:
             self.pending = (*self.pending, request)
             return self._refuse(call, exc.code, exc.reason)
@@ -782,7 +791,8 @@ class Lab:
 
 def lab_world_and_vault(seed: str = "lab", *, clock: Clock | None = None,
                         log: Any | None = None,
-                        grants: Iterable[Grant] | None = None) -> Lab:
+                        grants: Iterable[Grant] | None = None,
+                        require_credentials: bool = False) -> Lab:
     """Start the world and build the standard hardened wiring around it.
 
     World.start, a seeded SecretStore provisioned with the world's credentials,
@@ -806,6 +816,7 @@ def lab_world_and_vault(seed: str = "lab", *, clock: Clock | None = None,
             log = AccessLog(clock=clock, hmac_key=key, redactor=StoreRedactor(store, TENANTS))
         vault = Vault.lab(policy=GrantPolicy(standard_grants() if grants is None else grants),
                           seed=seed, clock=clock, log=log)
+        vault.require_credentials = require_credentials
         refresh = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token",
                                 clock=clock)
         broker = Broker(verifier_for=vault.verifier, store=store, urls=world.url, clock=clock,

@@ -1,25 +1,40 @@
 """The vault and the broker as their own process: "the agent never sees the secret" as a boundary.
 
-``python -m course.service --seed lab`` (or :func:`spawn_service` from Python)
-starts, in a child process, the world, a secret store provisioned with the
-world's credentials, the vault and the broker (the standard wiring of
+:func:`spawn_service` (or ``python -m course.service``) starts, in a child
+process, the world, a secret store provisioned with the world's credentials,
+the vault and the broker (the standard wiring of
 :func:`course.agent.lab_world_and_vault`), and serves them over HTTP on
 127.0.0.1. It prints exactly one JSON line on stdout: the service URL and the
-world's service URLs. No secret, token or seed is ever printed.
+world's service URLs. No secret, token, credential or seed is ever printed.
+
+Callers prove who they are. Opening a session (admin) answers, once, with the
+session's credential; the vault keeps only its hash. ``POST /v1/token`` needs
+``Authorization: Session <credential>``, and the request's session must be the
+one the credential proves: naming a session id gives nothing, and an absent,
+unknown or another session's credential all answer ``401 unauthenticated``.
+
+Key material never travels in argv or the environment. A service started for
+real derives every key and world credential from a fresh random seed that
+never leaves the child. A deterministic seed (notebooks and tests only) and the
+admin key reach the child over its stdin pipe (``--config-stdin``), and a seed
+is refused unless the command line asks for it by name (``--deterministic``).
 
 Endpoints (JSON in, JSON out; every error is ``{"error": {"code", "reason"}}``
-with the kit error's code and message, which never hold a token or a secret):
+with the kit error's code and message, which never hold a token or a secret;
+bodies are bounded in size and nesting depth, anything else is a 400):
 
 =================================  ==========================================================
-``POST /v1/token``                 body: an AgentRequest (``tenant, user, agent, session,
-                                   task, tool, scopes, ttl, intent``; optional ``approval``)
-                                   -> ``{token, jti, aud, scopes, exp}``; 403 on a denial
-                                   (``approval_required`` adds ``request_hash``)
+``POST /v1/token``                 ``Authorization: Session <credential>``; body: an
+                                   AgentRequest (``tenant, user, agent, session, task, tool,
+                                   scopes, ttl, intent``; optional ``approval``) -> ``{token,
+                                   jti, aud, scopes, exp}``; 401 ``unauthenticated``, 403 on a
+                                   denial (``approval_required`` adds ``request_hash``)
 ``POST /v1/call``                  ``Authorization: Bearer <token>``; body ``{tool, method,
                                    path, json}`` -> ``{status, body}`` (body redacted by the
                                    broker); 401 token errors, 403 denials, 502 upstream
 ``GET /v1/jwks``                   the vault's public keys
-``POST /v1/sessions``              admin: ``{tenant, user, agent, parent?}`` -> the session
+``POST /v1/sessions``              admin: ``{tenant, user, agent, parent?}`` -> the session and
+                                   its ``credential`` (shown this once)
 ``POST /v1/approvals``             admin: ``{request, approver}`` -> the approval
 ``POST /v1/revoke``                admin: one of ``{jti}``, ``{session}``, ``{agent}``,
                                    ``{tenant}``, ``{all: true}``, plus ``why``
@@ -31,10 +46,10 @@ with the kit error's code and message, which never hold a token or a secret):
 
 Admin endpoints stand in for the platform side (the identity provider that
 opens sessions, the human who approves, the on-call who revokes). They need
-the ``X-Lab-Admin`` header to equal the key given to the child in the
-``VAULT_LAB_ADMIN_KEY`` environment variable; without that variable they are
-disabled (403 ``admin_disabled``). The agent's clients (:class:`RemoteVault`,
-:class:`RemoteBroker`) never carry the admin key; :class:`RemoteAdmin` does.
+the ``X-Lab-Admin`` header to equal the admin key handed to the child over its
+stdin; without one they are disabled (403 ``admin_disabled``). The agent's
+clients (:class:`RemoteVault`, :class:`RemoteBroker`) never carry the admin
+key; :class:`RemoteAdmin` does. Header names are matched case-insensitively.
 
 Requests are handled one at a time (a single lock), so counted ids stay
 deterministic.
@@ -56,32 +71,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from . import httpclient
+from . import boundedjson, httpclient
 from .approvals import Approval
 from .errors import (
     AccessDenied,
     ApprovalRequired,
     ConfigurationError,
+    InvalidRequestError,
     TokenError,
+    UnauthenticatedError,
     UpstreamError,
     VaultLabError,
 )
 from .policy import AgentRequest
+from .secretstore import Secret
 from .vault import Session
 
 __all__ = [
-    "ADMIN_ENV",
     "RemoteAdmin",
     "RemoteBroker",
     "RemoteVault",
     "ServiceProcess",
+    "ServiceThread",
     "serve",
     "spawn_service",
 ]
 
-ADMIN_ENV = "VAULT_LAB_ADMIN_KEY"
 ADMIN_HEADER = "X-Lab-Admin"
+SESSION_SCHEME = "Session"
 MAX_BODY = 1 << 20
+MAX_DEPTH = 32
 
 
 # ---------------------------------------------------------------- (de)serialising
@@ -113,7 +132,7 @@ def request_from_json(data: object) -> AgentRequest:
             isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise AccessDenied("invalid_request", "intent must be a list of [name, value] pairs")
     return AgentRequest(**{f: data[f] for f in fields}, scopes=tuple(scopes), ttl=ttl,
-                        intent=tuple((str(k), str(v)) for k, v in pairs))
+                        intent=tuple((k, v) for k, v in pairs))
 
 
 def approval_to_json(approval: Approval) -> dict[str, Any]:
@@ -151,23 +170,27 @@ class _App:
 
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                body: bytes) -> tuple[int, dict[str, Any]]:
+        """Answer one request. ``headers`` may come in any case: names are compared lower-cased."""
+        headers = {k.lower(): v for k, v in headers.items()}
         route = self._routes().get((method, path))
         if route is None:
             return 404, _error_body("not_found", "no such endpoint")
         handler, admin = route
         if admin:
-            problem = self._admin_problem(headers.get(ADMIN_HEADER))
+            problem = self._admin_problem(headers.get(ADMIN_HEADER.lower()))
             if problem:
                 return 403, _error_body(*problem)
         try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            return 400, _error_body("invalid_json", "the body is not JSON")
+            data = boundedjson.loads(body or b"{}", max_bytes=MAX_BODY, max_depth=MAX_DEPTH)
+        except InvalidRequestError as exc:
+            return 400, _error_body("invalid_json", exc.reason)
         with self._lock:
             try:
                 return handler(data, headers)
             except ApprovalRequired as exc:
                 return 403, _error_body(exc.code, exc.reason, request_hash=exc.request_hash)
+            except UnauthenticatedError as exc:
+                return 401, _error_body(exc.code, exc.reason)
             except AccessDenied as exc:
                 return 403, _error_body(exc.code, exc.reason)
             except TokenError as exc:
@@ -179,7 +202,7 @@ class _App:
 
     def _admin_problem(self, presented: str | None) -> tuple[str, str] | None:
         if not self._admin:
-            return "admin_disabled", f"admin endpoints need {ADMIN_ENV} set for the service"
+            return "admin_disabled", "this service was started without an admin key"
         if not presented or not hmac.compare_digest(presented.encode(), self._admin.encode()):
             return "admin_required", f"this endpoint needs the {ADMIN_HEADER} key"
         return None
@@ -199,16 +222,18 @@ class _App:
         }
 
     def _token(self, data: Any, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        scheme, _, credential = (headers.get("authorization") or "").partition(" ")
         request = request_from_json(data.get("request", data) if isinstance(data, dict) else data)
         raw = data.get("approval") if isinstance(data, dict) else None
         approval = approval_from_json(raw) if raw is not None else None
-        issued = self.lab.vault.request(request, approval=approval)
+        proof = credential.strip() if scheme.lower() == SESSION_SCHEME.lower() else None
+        issued = self.lab.vault.request(request, approval=approval, credential=proof or None)
         c = issued.claims
         return 200, {"token": issued.token, "jti": c.jti, "aud": c.aud,
                      "scopes": list(c.scopes), "exp": c.exp}
 
     def _call(self, data: Any, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
-        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return 401, _error_body("missing_token", "send Authorization: Bearer <token>")
         if not isinstance(data, dict) or not all(isinstance(data.get(k), str)
@@ -229,7 +254,8 @@ class _App:
         s = self.lab.vault.open_session(tenant=data["tenant"], user=data["user"],
                                         agent=data["agent"],
                                         parent=parent if isinstance(parent, str) else None)
-        return 200, _session_json(s)
+        assert s.credential is not None  # a session just opened carries its proof
+        return 200, {**_session_json(s), "credential": s.credential.reveal()}  # shown this once
 
     def _approve(self, data: Any, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         request = request_from_json(data.get("request") if isinstance(data, dict) else None)
@@ -289,12 +315,15 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
+        if any(len(self.headers.get_all(h) or ()) > 1 for h in ("Authorization", ADMIN_HEADER)):
+            self.close_connection = True
+            return self._send(400, _error_body("duplicate_header", "send each credential header once"))
         if self.headers.get("Transfer-Encoding") or not 0 <= length <= MAX_BODY:
             self.close_connection = True
             return self._send(413, _error_body("bad_body", f"send 0..{MAX_BODY} bytes "
                                                "with a Content-Length"))
         body = self.rfile.read(length)
-        headers = {k: v for k, v in self.headers.items()}
+        headers = dict(self.headers.items())
         try:
             status, payload = self.server.app.handle(self.command, self.path.split("?")[0],
                                                      headers, body)
@@ -326,13 +355,17 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
 
 
-def serve(*, seed: str = "lab", clock: str = "manual", port: int = 0,
+def serve(*, seed: str | None = None, clock: str = "manual", port: int = 0,
           admin_key: str | None = None, ready: Any = None,
           stop: threading.Event | None = None) -> None:
     """Run the world, vault and broker and serve them until ``stop`` is set.
 
-    ``ready(info)`` is called once with the startup info (URLs only) when the
-    server listens; the command line prints it as one JSON line.
+    With ``seed=None`` (a real service) every key and credential derives from
+    a fresh random seed that never leaves this process; a seed makes them
+    deterministic (notebooks and tests only). The vault requires a session
+    credential on every token request. ``ready(info)`` is called once with the
+    startup info (URLs only) when the server listens; the command line prints
+    it as one JSON line.
 
     Raises:
         ConfigurationError: ``clock`` is neither ``"manual"`` nor ``"system"``.
@@ -342,7 +375,9 @@ def serve(*, seed: str = "lab", clock: str = "manual", port: int = 0,
 
     if clock not in ("manual", "system"):
         raise ConfigurationError("clock must be 'manual' or 'system'")
-    lab = lab_world_and_vault(seed, clock=ManualClock() if clock == "manual" else SystemClock())
+    lab = lab_world_and_vault(seed if seed is not None else secrets.token_hex(32),
+                              clock=ManualClock() if clock == "manual" else SystemClock(),
+                              require_credentials=True)
     server = _Server(_App(lab, admin_key), port)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="vault-service", daemon=True)
@@ -359,18 +394,55 @@ def serve(*, seed: str = "lab", clock: str = "manual", port: int = 0,
         lab.close()
 
 
+def read_config(stream: Any, *, deterministic: bool) -> tuple[str | None, str | None]:
+    """The (seed, admin key) a parent sent as the first JSON line on ``stream``.
+
+    Raises:
+        ConfigurationError: the line is not a JSON object of strings, or it holds a
+            seed although the command line did not ask for ``--deterministic``.
+    """
+    try:
+        config = json.loads(stream.readline() or b"{}")
+    except ValueError:
+        config = None
+    if not isinstance(config, dict) or not all(
+            isinstance(config.get(k), (str, type(None))) for k in ("seed", "admin_key")):
+        raise ConfigurationError("the config line must be a JSON object with string seed/admin_key")
+    seed, admin_key = config.get("seed"), config.get("admin_key")
+    if seed is not None and not deterministic:
+        raise ConfigurationError("a seed makes every key derivable: refused unless the command "
+                                 "line says --deterministic (notebooks and tests only)")
+    return seed, admin_key or None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m course.service [--seed lab] [--clock manual|system] [--port 0]``."""
+    """``python -m course.service [--config-stdin [--deterministic]] [--clock manual|system]``."""
     parser = argparse.ArgumentParser(prog="python -m course.service",
                                      description="Serve the lab's vault and broker on 127.0.0.1.")
-    parser.add_argument("--seed", default="lab")
+    parser.add_argument("--seed", help=argparse.SUPPRESS)
     parser.add_argument("--clock", choices=("manual", "system"), default="manual")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config-stdin", action="store_true",
+                        help="read {seed?, admin_key?} as one JSON line on stdin, then stop "
+                             "when stdin closes (how spawn_service starts the child)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="accept a seed from the config line: every key derives from it "
+                             "(notebooks and tests only, never a real service)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="stop when stdin closes (the parent died or let go)")
     args = parser.parse_args(argv)
+    if args.seed is not None:
+        parser.error("--seed is refused: anything in argv is readable by every local process "
+                     "(/proc/<pid>/cmdline). Send it with --config-stdin --deterministic.")
+    seed, admin_key = None, None
+    if args.config_stdin:
+        try:
+            seed, admin_key = read_config(sys.stdin.buffer, deterministic=args.deterministic)
+        except ConfigurationError as exc:
+            print(f"course.service: {exc}", file=sys.stderr)
+            return 2
     stop = threading.Event()
-    if args.exit_on_stdin_eof:
+    if args.exit_on_stdin_eof or args.config_stdin:
         def watch() -> None:
             sys.stdin.buffer.read()
             stop.set()
@@ -380,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(info, sort_keys=True), flush=True)
 
     try:
-        serve(seed=args.seed, clock=args.clock, port=args.port,
-              admin_key=os.environ.get(ADMIN_ENV) or None, ready=ready, stop=stop)
+        serve(seed=seed, clock=args.clock, port=args.port, admin_key=admin_key, ready=ready,
+              stop=stop)
     except KeyboardInterrupt:
         pass
     return 0
@@ -398,6 +470,8 @@ def _raise_for(status: int, payload: object) -> None:
     code, reason = str(error.get("code", "error")), str(error.get("reason", ""))
     if code == "approval_required":
         raise ApprovalRequired(str(error.get("request_hash", "")), reason)
+    if code == "unauthenticated":
+        raise UnauthenticatedError(reason)
     if status == 401:
         exc = TokenError(reason)
         exc.code = code  # the verifier's own code: expired, revoked, bad_signature, ...
@@ -439,13 +513,22 @@ class _Client:
 
 
 class RemoteVault(_Client):
-    """The agent's vault client over HTTP: same protocol as :class:`course.agent.InProcessVault`."""
+    """The agent's vault client over HTTP: same protocol as :class:`course.agent.InProcessVault`.
 
-    def request_token(self, request: AgentRequest, *,
-                      approval: Approval | None = None) -> tuple[str, Any]:
+    ``credential`` is the session's proof (:attr:`Session.credential`); a call
+    may also pass its own. Without one the service answers ``unauthenticated``.
+    """
+
+    def __init__(self, url: str, *, credential: Secret | None = None, timeout: float = 10.0) -> None:
+        super().__init__(url, timeout=timeout)
+        self._credential = credential
+
+    def request_token(self, request: AgentRequest, *, approval: Approval | None = None,
+                      credential: Secret | None = None) -> tuple[str, Any]:
         """A token for ``request`` from the vault process.
 
         Raises:
+            UnauthenticatedError: no credential, or not the credential of the request's session.
             ApprovalRequired, AccessDenied: the vault refused (same codes as in process).
         """
         from .agent import TokenInfo
@@ -453,7 +536,9 @@ class RemoteVault(_Client):
         payload: dict[str, Any] = {"request": request_to_json(request)}
         if approval is not None:
             payload["approval"] = approval_to_json(approval)
-        data = self._post("/v1/token", payload)
+        proof = credential or self._credential
+        headers = {"Authorization": f"{SESSION_SCHEME} {proof.reveal()}"} if proof else None
+        data = self._post("/v1/token", payload, headers=headers)
         info = TokenInfo(jti=str(data["jti"]), aud=str(data["aud"]),
                          scopes=tuple(data["scopes"]), exp=int(data["exp"]))
         return str(data["token"]), info
@@ -488,10 +573,12 @@ class RemoteAdmin(_Client):
 
     def open_session(self, *, tenant: str, user: str, agent: str,
                      parent: str | None = None) -> Session:
+        """Open a session; the answer carries its credential, which the service shows only now."""
         data = self._post("/v1/sessions", {"tenant": tenant, "user": user, "agent": agent,
                                            "parent": parent})
         return Session(id=data["id"], tenant=data["tenant"], user=data["user"],
-                       agent=data["agent"], parent=data.get("parent"))
+                       agent=data["agent"], parent=data.get("parent"),
+                       credential=Secret(str(data["credential"]), name="session credential"))
 
     def approve(self, request: AgentRequest, *, approver: str) -> Approval:
         return approval_from_json(self._post("/v1/approvals", {
@@ -514,8 +601,25 @@ class RemoteAdmin(_Client):
 # ---------------------------------------------------------------- the child process
 
 
+class _Clients:
+    """The three clients of a running service at ``url`` (needs ``url`` and ``_admin_key``)."""
+
+    url: str
+    _admin_key: str
+
+    def vault(self, session: Session | None = None) -> RemoteVault:
+        """The agent's vault client, holding ``session``'s credential if one is given."""
+        return RemoteVault(self.url, credential=session.credential if session else None)
+
+    def broker(self) -> RemoteBroker:
+        return RemoteBroker(self.url)
+
+    def admin(self) -> RemoteAdmin:
+        return RemoteAdmin(self.url, admin_key=self._admin_key)
+
+
 @dataclass(eq=False)
-class ServiceProcess:
+class ServiceProcess(_Clients):
     """A running service child. ``with`` it, or :meth:`close` it: the child is terminated."""
 
     process: subprocess.Popen[bytes]
@@ -523,15 +627,6 @@ class ServiceProcess:
     world: dict[str, str]
     clock: str
     _admin_key: str = field(repr=False)
-
-    def vault(self) -> RemoteVault:
-        return RemoteVault(self.url)
-
-    def broker(self) -> RemoteBroker:
-        return RemoteBroker(self.url)
-
-    def admin(self) -> RemoteAdmin:
-        return RemoteAdmin(self.url, admin_key=self._admin_key)
 
     @property
     def pid(self) -> int:
@@ -569,23 +664,28 @@ class ServiceProcess:
         return f"ServiceProcess({state}, clock={self.clock!r})"
 
 
-def spawn_service(seed: str = "lab", *, clock: str = "manual",
+def spawn_service(seed: str | None = None, *, clock: str = "manual",
                   timeout: float = 20.0) -> ServiceProcess:
     """Start ``python -m course.service`` as a child and wait for its JSON line.
 
     The child gets a fresh random admin key (only :meth:`ServiceProcess.admin`
-    carries it) and stops when its stdin closes, so it never outlives us.
+    carries it) and, if given, the deterministic ``seed``: both over its stdin
+    pipe, never in argv or the environment, where any local process could read
+    them. Without a seed every key is random. The child stops when its stdin
+    closes, so it never outlives us.
 
     Raises:
         ConfigurationError: the child exited or printed no startup line in time.
     """
     admin_key = secrets.token_urlsafe(24)
-    env = {**os.environ, ADMIN_ENV: admin_key, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "course.service", "--seed", seed, "--clock", clock,
-         "--exit-on-stdin-eof"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-    )
+    argv = [sys.executable, "-m", "course.service", "--clock", clock, "--config-stdin"]
+    if seed is not None:
+        argv.append("--deterministic")
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps({"seed": seed, "admin_key": admin_key}).encode() + b"\n")
+    proc.stdin.flush()
     line = _read_line(proc, timeout)
     try:
         info = json.loads(line)
@@ -598,6 +698,55 @@ def spawn_service(seed: str = "lab", *, clock: str = "manual",
                                  "run `python -m course.service` to see why")
     return ServiceProcess(process=proc, url=info["url"], world=dict(info["world"]),
                           clock=info["clock"], _admin_key=admin_key)
+
+
+class ServiceThread(_Clients):
+    """The same service and protocol, served by a thread of this process.
+
+    For tests that patch the kit to prove a check can fail (a patch reaches a
+    thread, not a child) and for notebooks that do not want a second process.
+    The boundary it shows is HTTP and authenticated sessions, not a process.
+
+    Raises:
+        ConfigurationError: the server did not start within ``timeout``.
+    """
+
+    def __init__(self, seed: str | None = None, *, clock: str = "manual",
+                 timeout: float = 20.0) -> None:
+        self._admin_key = secrets.token_urlsafe(24)
+        self._stop = threading.Event()
+        ready = threading.Event()
+        box: list[dict[str, Any]] = []
+
+        def started(info: dict[str, Any]) -> None:
+            box.append(info)
+            ready.set()
+
+        self._thread = threading.Thread(
+            target=serve, name="vault-service-thread", daemon=True,
+            kwargs={"seed": seed, "clock": clock, "admin_key": self._admin_key,
+                    "ready": started, "stop": self._stop})
+        self._thread.start()
+        if not ready.wait(timeout):
+            self._stop.set()
+            raise ConfigurationError("the service thread did not start in time")
+        self.url, self.world, self.clock = box[0]["url"], dict(box[0]["world"]), box[0]["clock"]
+
+    def close(self) -> None:
+        """Stop the server and its world and wait for the thread. Idempotent."""
+        self._stop.set()
+        self._thread.join(10)
+        httpclient.close_idle_connections()
+
+    def __enter__(self) -> ServiceThread:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ServiceThread({'running' if self._thread.is_alive() else 'stopped'}, clock={self.clock!r})"
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:

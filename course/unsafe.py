@@ -103,7 +103,8 @@ class UnsafeVault(Vault):
         return None
 
     def request(self, request: AgentRequest, *, approval: Approval | None = None,
-                single_use: bool = False) -> Any:
+                single_use: bool = False, credential: Any = None) -> Any:
+        # Credulous: whatever credential came along (or none), the named session is believed.
         if approval is not None:  # "there is an approval on file" - for some request
             bypass = self.approvals
             self.approvals = _RubberStamp()  # type: ignore[assignment]

@@ -12,30 +12,44 @@ and rotates keys.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from .approvals import Approval, ApprovalBook
 from .clock import Clock, ManualClock
-from .errors import AccessDenied, ApprovalRequired
+from .errors import AccessDenied, ApprovalRequired, UnauthenticatedError
 from .ids import IdFactory
 from .keys import KeyRing
 from .policy import HARD_MAX_TTL, AgentRequest, Decision, Policy
 from .revocation import RevocationList
+from .secretstore import Secret
 from .tokens import TokenClaims, Verifier, issue
 
 ISSUER = "https://vault.lab.local"
 
 
+CREDENTIAL_PREFIX = "vls_"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
-    """An authenticated agent session: the platform, not the model, says who it acts for."""
+    """An authenticated agent session: the platform, not the model, says who it acts for.
+
+    ``credential`` is the session's proof, handed to the agent once, when the
+    session is opened: an unguessable bearer value (a masked
+    :class:`~course.secretstore.Secret`) that the vault stores only as a hash.
+    A session rebuilt from its public facts (an id, a user) has none, so naming
+    a session proves nothing.
+    """
 
     id: str
     tenant: str
     user: str
     agent: str
     parent: str | None = None
+    credential: Secret | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,31 +80,75 @@ class Vault:
         self, *, policy: Policy, keys: KeyRing, clock: Clock, log: Any | None = None,
         ids: IdFactory | None = None, revocations: RevocationList | None = None,
         approvals: ApprovalBook | None = None, issuer: str = ISSUER,
-        max_ttl: int = HARD_MAX_TTL, leeway: int = 5,
+        max_ttl: int = HARD_MAX_TTL, leeway: int = 5, require_credentials: bool = False,
     ) -> None:
         self.policy, self.keys, self.clock, self.log = policy, keys, clock, log
         self.ids = ids or IdFactory()
         self.revocations = revocations or RevocationList()
         self.approvals = approvals or ApprovalBook(clock=clock, ids=self.ids)
         self.issuer, self.max_ttl, self.leeway = issuer, min(max_ttl, keys.max_token_ttl), leeway
+        self.require_credentials = require_credentials
         self._sessions: dict[str, Session] = {}
+        self._by_credential: dict[bytes, str] = {}  # sha256(credential) -> session id; never the value
         self._verifiers: dict[str, Verifier] = {}
 
     # -- sessions -------------------------------------------------------------
     def open_session(self, *, tenant: str, user: str, agent: str, parent: str | None = None) -> Session:
         """Open a session for ``agent`` acting for the authenticated ``user`` in ``tenant``.
 
-        A session delegated from ``parent`` dies when the parent is revoked.
+        The returned session carries its credential, shown this once: the
+        vault keeps only its SHA-256. A session delegated from ``parent`` dies
+        when the parent is revoked.
         """
         if parent is not None and parent not in self._sessions:
             raise AccessDenied("unknown_session", "the parent session does not exist")
-        session = Session(id=self.ids.next("sess"), tenant=tenant, user=user, agent=agent, parent=parent)
-        self._sessions[session.id] = session
+        sid = self.ids.next("sess")
+        value = CREDENTIAL_PREFIX + secrets.token_urlsafe(32)
+        self._sessions[sid] = Session(id=sid, tenant=tenant, user=user, agent=agent, parent=parent)
+        self._by_credential[_credential_hash(value)] = sid
+        session = Session(id=sid, tenant=tenant, user=user, agent=agent, parent=parent,
+                          credential=Secret(value, name="session credential"))
         if parent is not None:
             self.revocations.link_session(parent, session.id)
         self._log("session", tenant=tenant, user=user, agent=agent, session=session.id,
                   reason="session_opened", detail=f"parent={parent}" if parent else "")
         return session
+
+    def authenticate(self, credential: Secret | str) -> Session:
+        """The live session whose credential this is.
+
+        Raises:
+            UnauthenticatedError: no session has this credential, or it was revoked.
+                Both answer alike, so the refusal tells a guesser nothing.
+        """
+        value = credential.reveal() if isinstance(credential, Secret) else credential
+        sid = self._by_credential.get(_credential_hash(value)) if isinstance(value, str) else None
+        s = self._sessions.get(sid) if sid is not None else None
+        if s is None or self.revocations.session_revoked(s.id, agent=s.agent, tenant=s.tenant):
+            raise UnauthenticatedError()
+        return s
+
+    def _credential_problem(self, r: AgentRequest, credential: Secret | str | None
+                            ) -> tuple[str, str] | None:
+        """Why ``credential`` does not prove the session ``r`` names (None: it does).
+
+        Absent, unknown and another session's credential all answer
+        ``unauthenticated`` (the log line's detail tells on-call which it was),
+        so a caller learns nothing about sessions it cannot prove. A caller that
+        proved its own session then hears why that session is refused
+        (``revoked``, ``session_mismatch``), as in :meth:`_session_problem`.
+        """
+        if credential is None:
+            if not self.require_credentials:
+                return None
+            return "unauthenticated", "no session credential was presented"
+        value = credential.reveal() if isinstance(credential, Secret) else credential
+        sid = self._by_credential.get(_credential_hash(value)) if isinstance(value, str) else None
+        if sid is None:
+            return "unauthenticated", "the credential is not one the vault handed out"
+        if sid != r.session:
+            return "unauthenticated", "the credential belongs to another session"
+        return None
 
     def _session_problem(self, r: AgentRequest) -> tuple[str, str] | None:
         s = self._sessions.get(r.session)
@@ -106,14 +164,25 @@ class Vault:
 
     # -- issuance -------------------------------------------------------------
     def request(self, request: AgentRequest, *, approval: Approval | None = None,
-                single_use: bool = False) -> IssuedToken:
+                single_use: bool = False, credential: Secret | str | None = None) -> IssuedToken:
         """Decide on ``request`` and, if allowed, return a signed short-lived token.
 
+        ``credential`` is the session's proof (:attr:`Session.credential`); a
+        vault built with ``require_credentials=True`` (the service's) refuses
+        every request without it. A token minted from an approval is single-use:
+        one human yes allows one call.
+
         Raises:
+            UnauthenticatedError: the credential is absent (where required), unknown,
+                revoked or another session's.
             AccessDenied: the session or policy refused (``code`` and ``reason`` say why).
             ApprovalRequired: the grant needs a human approval of exactly this request.
         """
         now = self.clock.now()
+        unproven = self._credential_problem(request, credential)
+        if unproven:
+            self._log_decision(request, False, *unproven)
+            raise UnauthenticatedError()
         problem = self._session_problem(request)
         if problem:
             self._log_decision(request, False, *problem)
@@ -138,7 +207,8 @@ class Vault:
             iss=self.issuer, sub=request.agent, aud=request.tool, user=request.user,
             tenant=request.tenant, task=request.task, session=request.session,
             scopes=decision.scopes, iat=now, nbf=now, exp=now + min(decision.ttl, self.max_ttl),
-            jti=self.ids.next("tok"), single_use=single_use, approval=approved,
+            jti=self.ids.next("tok"), single_use=single_use or approved is not None,
+            approval=approved,
         )
         token = issue(claims, self.keys.active)
         self._log("issue", **_claim_fields(claims), decision="allow", reason=decision.code,
@@ -228,6 +298,10 @@ class Vault:
         """A deterministic vault for notebooks: seeded keys, a manual clock, counted ids."""
         clock = clock or ManualClock()
         return cls(policy=policy, keys=KeyRing(clock=clock, seed=seed), clock=clock, log=log)
+
+
+def _credential_hash(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
 def _facts(r: AgentRequest) -> dict[str, str]:

@@ -307,7 +307,8 @@ def test_a_planner_that_never_settles_still_stops() -> None:
             return (PlannedCall(tool="nope", method="GET", path=f"/{self.n}"),)
 
     class Refuser:
-        def request_token(self, request: object, *, approval: object = None) -> tuple[str, object]:
+        def request_token(self, request: object, *, approval: object = None,
+                          credential: object = None) -> tuple[str, object]:
             from course.errors import AccessDenied
             raise AccessDenied("no_grant", "no")
 

@@ -11,6 +11,7 @@ import pytest
 
 from course import redteam, walkthrough
 from course.revocation import RevocationList
+from course.service import ServiceThread
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,10 +27,15 @@ def test_walkthrough_holds_every_invariant_and_prints_no_secret():
     assert done.stderr == ""
 
 
+def test_walkthrough_holds_every_invariant_in_a_service_thread_too():
+    out = io.StringIO()
+    assert walkthrough.run(out, start=ServiceThread) == 0, out.getvalue()
+
+
 def test_walkthrough_fails_when_revocation_is_not_enforced(monkeypatch):
     monkeypatch.setattr(RevocationList, "check", lambda self, claims, kid: None)
     out = io.StringIO()
-    assert walkthrough.run(out) == 1
+    assert walkthrough.run(out, start=ServiceThread) == 1  # a patch reaches a thread, not a child
     assert "[FAIL] a token of the revoked session is refused" in out.getvalue()
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ import pytest
 from course import httpclient
 from course.agent import RAW_HTTP, BrokeredAgent, Context, PlannedCall
 from course.clock import ManualClock
-from course.errors import AccessDenied, ApprovalRequired, TokenError
+from course.errors import AccessDenied, ApprovalRequired, TokenError, UnauthenticatedError
 from course.policy import AgentRequest
 from course.redact import MIN_CORE_LENGTH, Redactor
 from course.service import (
@@ -149,7 +150,7 @@ def test_forged_user_is_refused_over_http_with_its_code(service: ServiceProcess)
                            session=agent.session.id, task="refund", tool="payments",
                            scopes=("payments:refund",), intent=(("charge", "ch-0001"),))
     with pytest.raises(AccessDenied) as caught:
-        service.vault().request_token(request)
+        service.vault(agent.session).request_token(request)
     assert caught.value.code == "session_mismatch"
 
 
@@ -158,7 +159,7 @@ def test_approval_flow_over_http(service: ServiceProcess) -> None:
     assert agent.run("refund ch-0002").codes() == ("approval_required",)
     (pending,) = agent.pending
     with pytest.raises(ApprovalRequired):
-        service.vault().request_token(pending)
+        service.vault(agent.session).request_token(pending)
     agent.add_approval(service.admin().approve(pending, approver="carol"))
     report = agent.run("refund ch-0002")
     assert report.ok and [c.status for c in report.calls] == [201]
@@ -174,7 +175,7 @@ def test_expired_token_is_refused_after_the_lab_clock_moves(service: ServiceProc
     agent = agent_for(service)
     request = agent.request_for(PlannedCall(tool="tickets", method="GET", path="/tickets"),
                                 "list tickets")
-    token, info = service.vault().request_token(request)
+    token, info = service.vault(agent.session).request_token(request)
     service.admin().advance_clock(400)  # past the 300 s TTL and the 5 s leeway
     with pytest.raises(TokenError) as caught:
         service.broker().call(token, tool="tickets", method="GET", path="/tickets")
@@ -186,7 +187,7 @@ def test_wrong_tool_and_scope_are_refused_by_the_broker(service: ServiceProcess)
     agent = agent_for(service)
     request = agent.request_for(PlannedCall(tool="tickets", method="GET", path="/tickets"),
                                 "list tickets")
-    token, _ = service.vault().request_token(request)
+    token, _ = service.vault(agent.session).request_token(request)
     with pytest.raises(TokenError) as wrong_tool:
         service.broker().call(token, tool="payments", method="GET", path="/charges")
     assert wrong_tool.value.code == "wrong_audience"
@@ -273,3 +274,129 @@ def test_closing_the_service_ends_the_child() -> None:
     svc.close()
     assert svc.process.poll() is not None
     svc.close()  # idempotent
+
+
+# ---------------------------------------------------------------- callers prove who they are
+
+
+def _ask(svc: ServiceProcess, session_id: str, *, user: str = "alice", tenant: str = "acme",
+         agent: str = "helpdesk-bot", tool: str = "tickets",
+         scopes: tuple[str, ...] = ("tickets:read",), task: str = "triage") -> AgentRequest:
+    return AgentRequest(tenant=tenant, user=user, agent=agent, session=session_id, task=task,
+                        tool=tool, scopes=scopes, ttl=60)
+
+
+def _raw_token_answer(svc: ServiceProcess, request: AgentRequest,
+                      authorization: str | None) -> tuple[int, object]:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    answer = httpclient.request("POST", svc.url + "/v1/token", headers=headers,
+                                json={"request": request.facts()})
+    return answer.status, answer.json()
+
+
+def test_naming_a_session_over_http_gives_nothing_without_its_credential(
+        service: ServiceProcess) -> None:
+    admin = service.admin()
+    bob = admin.open_session(tenant="acme", user="bob", agent="helpdesk-bot")
+    deployer = admin.open_session(tenant="acme", user="alice", agent="deploy-bot")
+    gina = admin.open_session(tenant="globex", user="gina", agent="helpdesk-bot")
+    mallory = admin.open_session(tenant="acme", user="mallory", agent="helpdesk-bot")
+    proof = f"Session {mallory.credential.reveal()}"  # type: ignore[union-attr]
+    attempts = {
+        "bob's refund, no credential": (_ask(service, bob.id, user="bob", tool="payments",
+                                              task="refund", scopes=("payments:refund",)), None),
+        "deploy-bot's staging deploy, mallory's credential": (
+            _ask(service, deployer.id, agent="deploy-bot", tool="deploy:staging", task="deploy",
+                 scopes=("deploy:write",)), proof),
+        "globex tickets, no credential": (_ask(service, gina.id, user="gina", tenant="globex"),
+                                          None),
+        "a guessed id with a valid credential": (_ask(service, "sess-9999"), proof),
+        "a guessed credential": (_ask(service, bob.id, user="bob"), "Session vls_" + "x" * 43),
+        "a bearer token instead": (_ask(service, bob.id, user="bob"), "Bearer vls_abc"),
+    }
+    answers = {name: _raw_token_answer(service, request, auth)
+               for name, (request, auth) in attempts.items()}
+    assert {status for status, _ in answers.values()} == {401}
+    # Unknown and mismatched answer alike: a guesser learns nothing about which ids exist.
+    assert len({json.dumps(body, sort_keys=True) for _, body in answers.values()}) == 1
+    denials = [line for line in admin.log_lines()
+               if '"reason":"unauthenticated"' in line and '"decision":"deny"' in line]
+    assert len(denials) >= len(attempts)
+
+
+def test_the_remote_clients_raise_the_typed_refusal(service: ServiceProcess) -> None:
+    session = service.admin().open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    with pytest.raises(UnauthenticatedError):
+        service.vault().request_token(_ask(service, session.id))
+    token, info = service.vault(session).request_token(_ask(service, session.id))
+    assert info.aud == "tickets" and token.count(".") == 2
+
+
+def test_a_revoked_sessions_credential_gets_nothing_over_http(service: ServiceProcess) -> None:
+    session = service.admin().open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    service.vault(session).request_token(_ask(service, session.id))
+    service.admin().revoke(session=session.id, why="test")
+    with pytest.raises(AccessDenied) as caught:
+        service.vault(session).request_token(_ask(service, session.id))
+    assert caught.value.code == "revoked"
+
+
+def test_header_names_are_case_insensitive(service: ServiceProcess) -> None:
+    answer = httpclient.request("GET", service.url + "/v1/lab/collector",
+                                headers={ADMIN_HEADER.lower(): service._admin_key})
+    assert answer.status == 200
+    session = service.admin().open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    status, body = _raw_token_answer(service, _ask(service, session.id), None)
+    assert status == 401
+    answer = httpclient.request("POST", service.url + "/v1/token",
+                                headers={"AUTHORIZATION": f"session {session.credential.reveal()}"},  # type: ignore[union-attr]
+                                json={"request": _ask(service, session.id).facts()})
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"request":' * 5000 + b"1" + b"}" * 5000])
+def test_a_deeply_nested_body_is_a_clear_400(service: ServiceProcess, body: bytes) -> None:
+    answer = httpclient.request("POST", service.url + "/v1/token", body=body)
+    assert answer.status == 400
+    assert answer.json()["error"]["code"] == "invalid_json"  # type: ignore[index]
+    assert httpclient.request("GET", service.url + "/v1/jwks").status == 200  # still serving
+
+
+# ---------------------------------------------------------------- no key material in argv or env
+
+
+def _proc_text(pid: int, what: str) -> str:
+    with open(f"/proc/{pid}/{what}", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def test_the_childs_argv_and_environment_hold_nothing_a_key_derives_from() -> None:
+    seed = "argv-probe-seed-5e1f"
+    with spawn_service(seed) as svc:
+        exposed = _proc_text(svc.pid, "cmdline") + "\n" + _proc_text(svc.pid, "environ")
+        assert seed not in exposed
+        assert svc._admin_key not in exposed
+        assert "--seed" not in exposed
+        # The seed did arrive (over the pipe): the child's keys are the seeded lab's.
+        from course.policy import GrantPolicy
+        from course.vault import Vault
+        expected = Vault.lab(policy=GrantPolicy(()), seed=seed).jwks()
+        assert svc.vault().jwks() == expected
+
+
+def test_a_real_service_makes_random_keys() -> None:
+    with spawn_service() as one, spawn_service() as two:
+        assert one.vault().jwks() != two.vault().jwks()
+
+
+def test_a_seed_in_argv_is_refused_with_a_clear_error() -> None:
+    done = subprocess.run([sys.executable, "-m", "course.service", "--seed", "lab"],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "refused" in done.stderr and "argv" in done.stderr
+
+
+def test_a_seed_over_the_pipe_is_refused_unless_asked_for_by_name() -> None:
+    done = subprocess.run([sys.executable, "-m", "course.service", "--config-stdin"],
+                          input='{"seed": "lab"}\n', capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--deterministic" in done.stderr

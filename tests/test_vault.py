@@ -199,3 +199,102 @@ def test_a_revoked_session_gets_no_new_token(lab, how):
         vault.request(req(s.id))
     assert err.value.code == "revoked"
     assert log.events()[-1].decision == "deny"
+
+
+# ---------------------------------------------------------------- callers prove who they are
+
+
+@pytest.fixture
+def strict(clock):
+    """The service's vault: every token request must present its session's credential."""
+    log = AccessLog(clock=clock, hmac_key=b"k" * 32)
+    vault = Vault.lab(policy=GrantPolicy(GRANTS), clock=clock, log=log, seed="test")
+    vault.require_credentials = True
+    return vault, log
+
+
+def test_a_new_session_carries_a_masked_credential_the_vault_keeps_only_as_a_hash(strict):
+    vault, log = strict
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    value = s.credential.reveal()
+    assert value.startswith("vls_") and len(value) >= 40
+    assert value not in repr(s) and value not in str(s.credential)
+    kept = vault._sessions[s.id]
+    assert kept.credential is None  # the vault's own copy holds no proof
+    assert all(len(h) == 32 and value.encode() not in h for h in vault._by_credential)
+    assert not any(value in line for line in log.lines())
+    other = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    assert other.credential.reveal() != value  # unguessable: never derived from the counted id
+
+
+def test_the_sessions_own_credential_gets_a_token(strict):
+    vault, _ = strict
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    assert vault.request(req(s.id), credential=s.credential).claims.session == s.id
+    assert vault.request(req(s.id), credential=s.credential.reveal()).claims.session == s.id
+    assert vault.authenticate(s.credential) == s
+
+
+def _refusals(vault, log, request, credential):
+    before = len(log)
+    with pytest.raises(errors.UnauthenticatedError) as err:
+        vault.request(request, credential=credential)
+    denied = log.events()[before:]
+    assert [e.decision for e in denied] == ["deny"] and denied[0].reason == "unauthenticated"
+    return err.value.code, str(err.value)
+
+
+def test_naming_a_session_without_its_credential_gets_nothing_and_each_refusal_is_logged(strict):
+    vault, log = strict
+    victim = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    mine = vault.open_session(tenant="acme", user="mallory", agent="helpdesk-bot")
+    globex = vault.open_session(tenant="globex", user="gina", agent="helpdesk-bot")
+    deploy = vault.open_session(tenant="acme", user="alice", agent="deploy-bot")
+    answers = {
+        "no credential (another local process)": _refusals(vault, log, req(victim.id), None),
+        "another user's credential": _refusals(vault, log, req(victim.id), mine.credential),
+        "another tenant's credential": _refusals(vault, log, req(victim.id), globex.credential),
+        "another agent's credential": _refusals(vault, log, req(victim.id), deploy.credential),
+        "a guessed credential": _refusals(vault, log, req(victim.id), "vls_" + "A" * 43),
+        "a guessed session id": _refusals(vault, log, req("sess-0042"), mine.credential),
+        "not a string": _refusals(vault, log, req(victim.id), 12345),
+    }
+    # Unknown and mismatched answer alike: the refusal tells a guesser nothing.
+    assert len(set(answers.values())) == 1, answers
+    assert set(answers.values()) == {("unauthenticated", "unauthenticated: present the credential "
+                                      "of a live session")}
+
+
+def test_a_revoked_sessions_credential_gets_nothing(strict):
+    vault, log = strict
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    child = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot", parent=s.id)
+    vault.request(req(s.id), credential=s.credential)
+    vault.revoke_session(s.id, why="test")
+    for session in (s, child):
+        with pytest.raises(errors.AccessDenied) as err:
+            vault.request(req(session.id), credential=session.credential)
+        assert err.value.code == "revoked"
+        assert log.events()[-1].decision == "deny"
+        with pytest.raises(errors.UnauthenticatedError):
+            vault.authenticate(session.credential)
+
+
+def test_a_proven_session_still_cannot_claim_another_user(strict):
+    vault, _ = strict
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    with pytest.raises(errors.AccessDenied) as err:
+        vault.request(req(s.id, user="bob"), credential=s.credential)
+    assert err.value.code == "session_mismatch"
+
+
+def test_a_token_minted_from_an_approval_is_single_use(lab):
+    vault, _ = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="deploy-bot")
+    request = req(s.id, agent="deploy-bot", tool="deploy:production", task="release",
+                  scopes=("deploy:write",), ttl=120, intent=(("version", "1.4.2"),))
+    approval = vault.approve(request, approver="carol")
+    issued = vault.request(request, approval=approval)
+    assert issued.claims.single_use is True  # one human yes allows one call
+    helpdesk = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    assert vault.request(req(helpdesk.id)).claims.single_use is False
