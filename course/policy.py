@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidRequestError
 
 HARD_MAX_TTL = 3600  # no grant may hand out tokens that live longer than an hour
 WILDCARDS = ("*", "?", "%", "any", "all")
@@ -42,12 +43,114 @@ def _sorted_tuple(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(values)))
 
 
+# ---------------------------------------------------------------- canonical typed JSON
+
+JsonScalar = str | int | float | bool | None
+MAX_JSON_DEPTH = 32  # a call body nested deeper than this is refused, not recursed into
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False, check_circular=False)
+
+
+def _is_scalar(value: object) -> bool:
+    """A JSON scalar of an exact built-in type; a float only if finite.
+
+    Exact types, not isinstance: a subclass (an IntEnum, a str subclass with its own
+    ``__str__``) could print as something else than what equality and hashing see.
+    """
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    return value is None or kind in (str, int, bool)
+
+
+def _check_json(value: object, where: str, depth: int = 0) -> None:
+    """Refuse anything canonical JSON cannot carry exactly: the digest would be ambiguous.
+
+    Raises:
+        InvalidRequestError: a non-str key, NaN or infinity, a non-JSON type, or too deep.
+    """
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidRequestError(f"{where} is nested deeper than {MAX_JSON_DEPTH} levels")
+    if _is_scalar(value):
+        return
+    if type(value) is float:
+        raise InvalidRequestError(f"{where} holds a number JSON cannot carry (NaN or infinity)")
+    if type(value) is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise InvalidRequestError(f"{where} has a key that is not a string")
+            _check_json(item, where, depth + 1)
+        return
+    if type(value) in (list, tuple):
+        for item in value:  # type: ignore[attr-defined]
+            _check_json(item, where, depth + 1)
+        return
+    raise InvalidRequestError(f"{where} holds a {type(value).__name__}, which is not JSON")
+
+
+def canonical_json(value: object, *, where: str = "the value") -> bytes:
+    """Canonical typed JSON: sorted keys, no spaces, UTF-8, types kept (no str() anywhere).
+
+    ``1``, ``1.0``, ``True`` and ``"1"`` encode as ``1``, ``1.0``, ``true`` and ``"1"``:
+    four different byte strings, so four different digests. Lone surrogates (which
+    ``json.loads`` can produce) are kept distinct by ``surrogatepass``.
+
+    Raises:
+        InvalidRequestError: the value is not plain JSON (see :func:`_check_json`).
+    """
+    _check_json(value, where)
+    try:
+        text = _ENCODER.encode(value)
+    except (ValueError, TypeError, RecursionError):  # e.g. an int too long to print
+        raise InvalidRequestError(f"{where} cannot be written as canonical JSON") from None
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _typed_intent(intent: object) -> tuple[tuple[str, JsonScalar], ...]:
+    """The intent as sorted (name, JSON scalar) pairs; pairs may arrive as tuples or lists.
+
+    Raises:
+        InvalidRequestError: not a sequence of pairs, a non-str or repeated name, or a
+            value that is not a JSON scalar (a container, NaN, infinity, another type).
+    """
+    if type(intent) not in (tuple, list):
+        raise InvalidRequestError("the request's intent must be a list of (name, value) pairs")
+    pairs: dict[str, JsonScalar] = {}
+    for pair in intent:  # type: ignore[attr-defined]
+        if type(pair) not in (tuple, list) or len(pair) != 2:
+            raise InvalidRequestError("the request's intent must be a list of (name, value) pairs")
+        name, value = pair
+        if type(name) is not str:
+            raise InvalidRequestError("the request's intent names an argument with a non-string")
+        if name in pairs:
+            raise InvalidRequestError(f"the request's intent names argument {name!r} twice")
+        if not _is_scalar(value):
+            raise InvalidRequestError(f"the request's intent argument {name!r} must be a JSON "
+                                      "scalar (string, integer, finite number, boolean or null)")
+        pairs[name] = value
+    return tuple(sorted(pairs.items(), key=lambda kv: kv[0]))
+
+
+_NAME_FIELDS = ("tenant", "user", "agent", "session", "task", "tool")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentRequest:
     """An agent asking for authority: one task, one tool, for one user, in one tenant.
 
-    ``intent`` is what the agent says it will send (e.g. ``(("version", "1.4.2"),)``);
-    an approval is bound to the digest of the whole request, intent included.
+    ``intent`` is what the agent says it will send, as typed (name, value) pairs, e.g.
+    ``(("version", "1.4.2"), ("amount", 100))``; values are JSON scalars and keep their
+    type, so ``100`` and ``"100"`` are different intents. An approval is bound to the
+    digest of the whole request, intent included.
+
+    Construction refuses a request of the wrong shape, so nothing downstream can trip
+    over it; what is well typed but not allowed (a wildcard, a TTL of 0, no scopes) is
+    left to :func:`validate_request`, which denies it with a logged reason.
+
+    Raises:
+        InvalidRequestError: a name field that is not a non-empty str; scopes that are not
+            a tuple or list of str (a bare string is refused); a ttl that is not an int
+            (a bool is not); an intent that is not typed pairs (see :func:`_typed_intent`).
     """
 
     tenant: str
@@ -58,38 +161,65 @@ class AgentRequest:
     tool: str
     scopes: tuple[str, ...]
     ttl: int = 300
-    intent: tuple[tuple[str, str], ...] = ()
+    intent: tuple[tuple[str, JsonScalar], ...] = ()
 
     def __post_init__(self) -> None:
-        # A bare string is malformed (it would split into characters): it is kept as it
-        # came, so validate_request refuses it by name instead of mis-reading it.
-        if not isinstance(self.scopes, str):
-            object.__setattr__(self, "scopes", _sorted_tuple(self.scopes))
-        object.__setattr__(self, "intent", tuple(sorted((str(k), str(v)) for k, v in self.intent)))
+        for name in _NAME_FIELDS:
+            value = getattr(self, name)
+            if type(value) is not str or not value:
+                raise InvalidRequestError(f"the request's {name} must be a non-empty string")
+        if type(self.scopes) not in (tuple, list) or any(type(s) is not str for s in self.scopes):
+            raise InvalidRequestError("the request's scopes must be a list of strings")
+        if type(self.ttl) is not int:
+            raise InvalidRequestError("the request's ttl must be a whole number of seconds")
+        object.__setattr__(self, "scopes", _sorted_tuple(self.scopes))
+        object.__setattr__(self, "intent", _typed_intent(self.intent))
+        self._canonical()  # refuse now what could not be digested later (an int too long to print)
 
     def facts(self) -> dict[str, Any]:
-        """The request's input facts, as the access log records them."""
+        """The request's input facts, as the wire and the access log carry them (types kept)."""
         return {"tenant": self.tenant, "user": self.user, "agent": self.agent,
                 "session": self.session, "task": self.task, "tool": self.tool,
-                "scopes": [self.scopes] if isinstance(self.scopes, str) else list(self.scopes),
-                "ttl": self.ttl,
-                "intent": [list(pair) for pair in self.intent]}
+                "scopes": list(self.scopes), "ttl": self.ttl,
+                "intent": [[name, value] for name, value in self.intent]}
 
     def intent_digest(self) -> str:
         """SHA-256 over the intent alone: what the broker compares the actual call against."""
         return intent_digest(dict(self.intent))
 
     def digest(self) -> str:
-        """SHA-256 over the canonical request: what an approval is bound to."""
-        canonical = json.dumps(self.facts(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """SHA-256 over the canonical typed JSON of the request: what an approval is bound to."""
+        return hashlib.sha256(self._canonical()).hexdigest()
+
+    def _canonical(self) -> bytes:
+        return canonical_json(self.facts(), where="the request")
+
+    # Python says 1 == 1.0 == True, so the generated __eq__ would call two requests equal
+    # whose digests differ; equality and hashing follow the canonical bytes instead.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AgentRequest):
+            return NotImplemented
+        return self._canonical() == other._canonical()
+
+    def __hash__(self) -> int:
+        return hash(self._canonical())
 
 
 def intent_digest(arguments: Mapping[str, object]) -> str:
-    """Digest of call arguments as strings, canonical JSON: the same on both sides of the token."""
-    canonical = json.dumps({str(k): str(v) for k, v in arguments.items()}, sort_keys=True,
-                           separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 over the canonical typed JSON of call arguments: the same on both sides.
+
+    The vault digests the approved intent; the broker digests the call's actual JSON
+    body (nested objects and arrays included). ``{"amount": 100}``, ``{"amount": 100.0}``,
+    ``{"amount": "100"}`` and ``{"amount": true}`` give four different digests.
+
+    Raises:
+        InvalidRequestError: the arguments are not a JSON object (non-str keys, NaN,
+            infinity, a non-JSON type, nested deeper than :data:`MAX_JSON_DEPTH`).
+    """
+    if not isinstance(arguments, Mapping):
+        raise InvalidRequestError("the call's arguments must be a JSON object")
+    body = canonical_json(dict(arguments), where="the call's arguments")
+    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,24 +244,28 @@ class Grant:
     note: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tasks", _sorted_tuple(self.tasks))
-        object.__setattr__(self, "scopes", _sorted_tuple(self.scopes))
         for name in ("tenant", "user", "agent", "tool"):
             _refuse_wildcard(name, getattr(self, name))
         for name in ("tasks", "scopes"):
             values = getattr(self, name)
+            if type(values) not in (tuple, list, set, frozenset):
+                raise ConfigurationError(f"grant field {name!r} must be a list of strings, "
+                                         f"not {type(values).__name__}")
             if not values:
-                raise ConfigurationError(f"a grant needs at least one entry in {name}")
+                raise ConfigurationError(f"grant field {name!r} needs at least one entry")
             for v in values:
                 _refuse_wildcard(name, v)
-        if self.expires_at is not None and (isinstance(self.expires_at, bool)
-                                            or not isinstance(self.expires_at, int)):
-            raise ConfigurationError("expires_at must be a Unix time in seconds, or None")
-        if isinstance(self.needs_approval, bool) is False:
-            raise ConfigurationError("needs_approval must be true or false")
-        if isinstance(self.max_ttl, bool) or not isinstance(self.max_ttl, int) \
-                or not 0 < self.max_ttl <= HARD_MAX_TTL:
-            raise ConfigurationError(f"max_ttl must be in (0, {HARD_MAX_TTL}] seconds")
+            object.__setattr__(self, name, _sorted_tuple(values))
+        if self.expires_at is not None and type(self.expires_at) is not int:
+            raise ConfigurationError("grant field 'expires_at' must be a Unix time in whole seconds, "
+                                     "or None")
+        if type(self.needs_approval) is not bool:
+            raise ConfigurationError("grant field 'needs_approval' must be true or false")
+        if type(self.max_ttl) is not int or not 0 < self.max_ttl <= HARD_MAX_TTL:
+            raise ConfigurationError(f"grant field 'max_ttl' must be a whole number of seconds in "
+                                     f"(0, {HARD_MAX_TTL}]")
+        if type(self.note) is not str:
+            raise ConfigurationError("grant field 'note' must be a string")
 
     def covers(self, r: AgentRequest) -> bool:
         return (r.tenant, r.user, r.agent, r.tool) == (self.tenant, self.user, self.agent, self.tool) \
@@ -139,26 +273,36 @@ class Grant:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Grant:
-        """Load a grant from configuration (JSON/YAML-shaped); refuses unknown keys and wildcards."""
-        allowed = set(cls.__dataclass_fields__)
-        unknown = set(data) - allowed
+        """Load a grant from configuration (JSON/YAML-shaped), refusing anything not exactly a grant.
+
+        Raises:
+            ConfigurationError: not an object, an unknown or missing field, a field of the
+                wrong type (a bool where an int belongs, a string where a list belongs), or
+                anything :class:`Grant` refuses; the message names the field.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(f"a grant must be an object, not {type(data).__name__}")
+        fields = cls.__dataclass_fields__
+        unknown = [key for key in data if not (type(key) is str and key in fields)]
         if unknown:
-            raise ConfigurationError(f"unknown grant fields: {sorted(unknown)}")
+            raise ConfigurationError(f"unknown grant fields: {sorted(repr(k) for k in unknown)}")
+        missing = [name for name in _GRANT_REQUIRED if name not in data]
+        if missing:
+            raise ConfigurationError(f"grant field {missing[0]!r} is missing")
         values = dict(data)
-        for name in ("tasks", "scopes"):
-            if name in values and not isinstance(values[name], list | tuple):
-                raise ConfigurationError(f"grant field {name!r} must be a list")
-            if name in values:
-                values[name] = tuple(values[name])
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise ConfigurationError(f"grant is missing a field: {exc}") from None
+        for name in ("tasks", "scopes"):  # JSON has lists; a set or a string is not one
+            if type(values[name]) not in (list, tuple):
+                raise ConfigurationError(f"grant field {name!r} must be a list of strings")
+            values[name] = tuple(values[name])
+        return cls(**values)
+
+
+_GRANT_REQUIRED = ("tenant", "user", "agent", "tool", "tasks", "scopes")
 
 
 def _refuse_wildcard(name: str, value: object) -> None:
     """Refuse anything that could match more than one thing, or split into two scopes."""
-    if not isinstance(value, str) or not value.strip():
+    if type(value) is not str or not value.strip():
         raise ConfigurationError(f"grant field {name!r} must be a non-empty string")
     if any(ch.isspace() for ch in value):
         raise ConfigurationError(f"grant field {name!r} contains whitespace ({value!r})")
@@ -220,7 +364,21 @@ class GrantPolicy:
 
     @classmethod
     def from_config(cls, items: Iterable[Mapping[str, Any]]) -> GrantPolicy:
-        return cls(Grant.from_dict(item) for item in items)
+        """Load grants from configuration: a list of grant objects, each checked whole.
+
+        Raises:
+            ConfigurationError: the configuration is not a list, or grant number ``i`` is
+                malformed; the message starts ``grant #i:`` and names the field.
+        """
+        if isinstance(items, str | bytes | bytearray | Mapping) or not isinstance(items, Iterable):
+            raise ConfigurationError(f"grants must be a list of grant objects, not {type(items).__name__}")
+        grants = []
+        for index, item in enumerate(items):
+            try:
+                grants.append(Grant.from_dict(item))
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"grant #{index}: {exc}") from None
+        return cls(grants)
 
     def decide(self, request: AgentRequest, *, now: int) -> Decision:
         problem = validate_request(request)

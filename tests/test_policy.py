@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course import policy
-from course.errors import ConfigurationError
+from course.errors import ConfigurationError, InvalidRequestError
 from course.policy import AgentRequest, AllOf, AnyOf, Decision, Grant, GrantPolicy
 
 NOW = 1_767_225_600
@@ -226,12 +228,13 @@ def test_live_grant_wins_over_an_expired_one() -> None:
 
 # ---------------------------------------------------------------- invalid requests
 
+# Well typed but not allowed: the policy denies these, with a reason the access log records.
 INVALID_REQUESTS = [
-    *({name: ""} for name in ("tenant", "user", "agent", "session", "task", "tool")),
     *({name: "*"} for name in ("tenant", "user", "agent", "session", "task", "tool")),
     {"tool": "tick*"},
-    {"scopes": ()}, {"scopes": ("*",)}, {"scopes": ("tickets:*",)},
-    {"ttl": 0}, {"ttl": -5}, {"ttl": 1.5}, {"ttl": "300"},
+    {"scopes": ()}, {"scopes": ("*",)}, {"scopes": ("tickets:*",)}, {"scopes": ("",)},
+    {"scopes": ("tickets:read admin",)},
+    {"ttl": 0}, {"ttl": -5},
 ]
 
 
@@ -291,7 +294,7 @@ POLICIES = {
     "all-of": AllOf(GrantPolicy([grant()]), GrantPolicy([grant(max_ttl=60)])),
 }
 REQUESTS = [request(), request(scopes=("tickets:read", "x")), request(scopes=("x",)),
-            request(ttl=9999), request(user="mallory"), request(task=""), request(tenant="*")]
+            request(ttl=9999), request(user="mallory"), request(task="*"), request(tenant="*")]
 
 
 @pytest.mark.parametrize(("name", "r"), list(itertools.product(POLICIES, REQUESTS)))
@@ -352,11 +355,10 @@ def test_request_digest_ignores_order_only() -> None:
 # ------------------------------------------------------ defects found in review, now fixed
 
 
-def test_duplicate_intent_keys_do_not_share_a_digest() -> None:
-    both = request(intent=(("version", "1.4.2"), ("version", "9.9.9")))
-    one = request(intent=(("version", "9.9.9"),))
-    assert both != one
-    assert both.digest() != one.digest()
+def test_duplicate_intent_names_are_refused_not_merged() -> None:
+    # Once they digested differently from the single name; now they cannot be built at all.
+    with pytest.raises(InvalidRequestError, match="twice"):
+        request(intent=(("version", "1.4.2"), ("version", "9.9.9")))
 
 
 @pytest.mark.parametrize("form", ("tickets:any", "tickets:?", "ticket?", "db.%"))
@@ -391,12 +393,227 @@ def test_all_of_reason_matches_the_narrowed_decision() -> None:
 # ---------------------------------------------------------------- more defects found in review, fixed
 
 
-def test_boolean_ttl_is_an_invalid_request() -> None:
-    d = GrantPolicy([grant()]).decide(request(ttl=True), now=NOW)
+def test_boolean_ttl_is_refused_when_the_request_is_built() -> None:
+    with pytest.raises(InvalidRequestError, match="ttl"):
+        request(ttl=True)
+
+
+def test_empty_scope_is_invalid_not_ungranted() -> None:
+    d = GrantPolicy([grant()]).decide(request(scopes=("",)), now=NOW)
     assert (d.allowed, d.code) == (False, policy.INVALID_REQUEST)
 
 
-@pytest.mark.parametrize("scopes", ("tickets:read", ("",)), ids=("bare-string", "empty"))
-def test_malformed_request_scopes_are_invalid_not_ungranted(scopes: object) -> None:
-    d = GrantPolicy([grant()]).decide(request(scopes=scopes), now=NOW)
-    assert (d.allowed, d.code) == (False, policy.INVALID_REQUEST)
+# ------------------------------------------- issue 7 item 12a: the intent is typed, digests are typed
+
+# Values Python calls equal (1 == 1.0 == True, 0 == -0.0 == False) or that str() merges.
+DISTINCT_VALUES = ["100", 100, 100.0, "1", 1, 1.0, True, "True", "true", 0, 0.0, -0.0, False,
+                   "False", None, "None", "null", ""]
+
+
+def test_intent_values_of_different_types_give_different_digests() -> None:
+    intent_digests = {policy.intent_digest({"amount": v}) for v in DISTINCT_VALUES}
+    request_digests = {request(intent=(("amount", v),)).digest() for v in DISTINCT_VALUES}
+    assert len(intent_digests) == len(request_digests) == len(DISTINCT_VALUES)
+
+
+@pytest.mark.parametrize(("approved", "sent"), [("100", 100), (100, "100"), ("True", True),
+                                                (1, True), (1, 1.0), (True, 1.0), (None, "None")])
+def test_approval_for_one_type_does_not_match_a_call_with_another(approved: object, sent: object) -> None:
+    r = request(intent=(("amount", approved),))
+    assert r.intent_digest() != policy.intent_digest({"amount": sent})
+    assert r.intent_digest() == policy.intent_digest({"amount": approved})
+
+
+def test_requests_differing_only_in_intent_type_are_unequal() -> None:
+    # The generated __eq__ would say equal (1 == True): equality follows the digest instead.
+    one, true, one_f = (request(intent=(("n", v),)) for v in (1, True, 1.0))
+    assert one != true and one != one_f and true != one_f
+    assert len({one, true, one_f}) == 3
+    assert request(intent=(("n", 1),)) == one and hash(request(intent=(("n", 1),))) == hash(one)
+
+
+def test_intent_digest_is_sha256_of_canonical_typed_json() -> None:
+    import hashlib
+
+    body = {"b": [1, 1.0, True, None, "\u00fc"], "a": {"y": False, "x": "1"}}
+    expected = b'{"a":{"x":"1","y":false},"b":[1,1.0,true,null,"\xc3\xbc"]}'
+    assert policy.intent_digest(body) == hashlib.sha256(expected).hexdigest()
+
+
+def test_nested_call_bodies_digest_canonically_and_typed() -> None:
+    a = {"release": {"version": "1.4.2", "regions": ["eu", "us"], "canary": 5}}
+    b = {"release": {"canary": 5, "regions": ["eu", "us"], "version": "1.4.2"}}
+    assert policy.intent_digest(a) == policy.intent_digest(b)
+    for changed in ({"release": {**a["release"], "canary": 5.0}},
+                    {"release": {**a["release"], "canary": "5"}},
+                    {"release": {**a["release"], "regions": ["us", "eu"]}},
+                    {"release": [a["release"]]}):
+        assert policy.intent_digest(changed) != policy.intent_digest(a)
+
+
+def test_string_pairs_from_callers_that_still_stringify_are_accepted() -> None:
+    r = request(intent=(("version", "1.4.2"), ("ticket", "T-1")))
+    assert r.intent == (("ticket", "T-1"), ("version", "1.4.2"))
+    assert r.intent_digest() == policy.intent_digest({"version": "1.4.2", "ticket": "T-1"})
+
+
+def test_intent_pairs_may_arrive_as_lists_as_the_wire_carries_them() -> None:
+    assert request(intent=[["amount", 100]]) == request(intent=(("amount", 100),))
+
+
+def test_facts_keep_types_and_round_trip_through_json() -> None:
+    r = request(intent=(("amount", 100), ("note", "100"), ("dry_run", False), ("rate", 0.5),
+                        ("ref", None)))
+    wire = json.loads(json.dumps(r.facts()))
+    assert wire["intent"] == [["amount", 100], ["dry_run", False], ["note", "100"], ["rate", 0.5],
+                              ["ref", None]]
+    again = AgentRequest(**wire)
+    assert again == r and again.digest() == r.digest()
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(),
+                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _SCALARS, max_size=5))
+def test_the_vault_and_the_broker_digest_the_same_arguments_alike(arguments: dict) -> None:
+    # The vault digests the request's intent; the broker digests the body after it crossed the wire.
+    r = request(intent=tuple(arguments.items()))
+    assert r.intent_digest() == policy.intent_digest(json.loads(json.dumps(arguments)))
+
+
+@pytest.mark.parametrize("intent", [
+    (("amount", [100]),), (("amount", {"value": 100}),), (("amount", (1, 2)),),
+    (("amount", math.nan),), (("amount", math.inf),), (("amount", -math.inf),),
+    (("amount", b"100"),), (("amount", object()),), ((1, "x"),), ((None, "x"),),
+    (("version", "1.4.2"), ("version", "1.4.2")), (("version", "1"), ("version", 1)),
+    (("version",),), (("version", "1", "2"),), "version=1.4.2", {"version": "1.4.2"}, None,
+], ids=repr)
+def test_malformed_intent_is_refused_when_the_request_is_built(intent: object) -> None:
+    with pytest.raises(InvalidRequestError) as err:
+        request(intent=intent)
+    assert err.value.code == "invalid_request"
+
+
+def _deep(levels: int) -> dict:
+    body: dict = {"leaf": 1}
+    for _ in range(levels):
+        body = {"next": body}
+    return body
+
+
+@pytest.mark.parametrize("arguments", [
+    {"amount": math.nan}, {"amount": [1, math.inf]}, {1: "x"}, {"a": {2: "x"}}, {"a": object()},
+    {"a": {1, 2}}, {"a": b"x"}, _deep(200), {"a": 10 ** 5000},
+], ids=["nan", "inf-in-array", "int-key", "nested-int-key", "object", "set", "bytes", "too-deep",
+        "int-too-long-to-print"])
+def test_intent_digest_refuses_arguments_that_are_not_plain_json(arguments: object) -> None:
+    with pytest.raises(InvalidRequestError):
+        policy.intent_digest(arguments)  # type: ignore[arg-type]
+
+
+# ---------------------------------------- design review: the request's shape is refused at construction
+
+MALFORMED_REQUESTS = [
+    *({name: ""} for name in ("tenant", "user", "agent", "session", "task", "tool")),
+    *({name: None} for name in ("tenant", "user", "agent", "session", "task", "tool")),
+    {"user": 7}, {"tool": ["tickets"]}, {"session": b"sess-0001"},
+    {"scopes": "tickets:read"}, {"scopes": b"tickets:read"}, {"scopes": None},
+    {"scopes": ("tickets:read", 7)}, {"scopes": {"tickets:read"}}, {"scopes": [["tickets:read"]]},
+    {"ttl": True}, {"ttl": False}, {"ttl": 1.5}, {"ttl": 300.0}, {"ttl": "300"}, {"ttl": None},
+]
+
+
+@pytest.mark.parametrize("changes", MALFORMED_REQUESTS, ids=repr)
+def test_request_of_the_wrong_shape_is_refused_at_construction(changes: dict) -> None:
+    with pytest.raises(InvalidRequestError) as err:
+        request(**changes)
+    assert err.value.code == "invalid_request"
+
+
+def test_bare_string_scopes_never_reach_the_policy() -> None:
+    # Once kept as-is, then a TypeError deep in the vault, so the denial was never logged.
+    with pytest.raises(InvalidRequestError, match="scopes"):
+        request(scopes="tickets:read")
+    with pytest.raises(InvalidRequestError):
+        dataclasses.replace(request(), scopes="tickets:read")
+
+
+def test_scopes_given_as_a_list_are_accepted_as_the_wire_carries_them() -> None:
+    assert request(scopes=["tickets:read", "tickets:comment"]).scopes == ("tickets:comment", "tickets:read")
+
+
+# ------------------------------------------- issue 7 item 9: every malformed config is a ConfigurationError
+
+BAD_FIELDS = [
+    ("max_ttl", True), ("max_ttl", 300.0), ("max_ttl", "300"), ("max_ttl", None),
+    ("needs_approval", 1), ("needs_approval", "yes"), ("needs_approval", None),
+    ("expires_at", True), ("expires_at", 1.5), ("expires_at", [1]),
+    ("tasks", "triage"), ("tasks", [["triage"]]), ("tasks", {"triage": 1}), ("tasks", None),
+    ("scopes", [1, "tickets:read"]), ("scopes", [{"x": 1}]), ("scopes", [None]),
+    ("tenant", ["acme"]), ("tenant", {"x": 1}), ("user", 5), ("agent", True), ("tool", 1.5),
+    ("note", 5), ("note", None),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_FIELDS, ids=repr)
+def test_wrong_field_type_in_config_names_the_entry_and_the_field(field: str, value: object) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        GrantPolicy.from_config([config(), config(**{field: value})])
+    assert str(err.value).startswith("grant #1:")
+    assert repr(field) in str(err.value)
+
+
+@pytest.mark.parametrize("entry", [None, 7, "tenant=acme", ["tenant", "acme"], True, 1.5], ids=repr)
+def test_config_entry_that_is_not_an_object_is_refused_by_index(entry: object) -> None:
+    with pytest.raises(ConfigurationError, match="^grant #0:"):
+        GrantPolicy.from_config([entry])  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError, match="^grant #2:"):
+        GrantPolicy.from_config([config(), config(), entry])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("items", [None, 7, "grants", b"grants", {"tenant": "acme"}, True], ids=repr)
+def test_config_that_is_not_a_list_is_refused(items: object) -> None:
+    with pytest.raises(ConfigurationError):
+        GrantPolicy.from_config(items)  # type: ignore[arg-type]
+
+
+def test_unknown_and_missing_fields_are_named_with_the_index() -> None:
+    with pytest.raises(ConfigurationError, match=r"^grant #1: .*admin_override"):
+        GrantPolicy.from_config([config(), config(admin_override=True)])
+    with pytest.raises(ConfigurationError, match="^grant #0: .*1"):
+        GrantPolicy.from_config([{**config(), 1: "x"}])  # a non-string key, mixed with string keys
+    item = config()
+    del item["scopes"]
+    with pytest.raises(ConfigurationError, match="^grant #0: .*'scopes'"):
+        GrantPolicy.from_config([item])
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+_FIELD_VALUES = _JSON | st.sampled_from([["triage"], ["tickets:read"], 300, True, None, "acme"])
+_NEAR_GRANT = st.builds(
+    lambda base, changes, drop: {k: v for k, v in {**base, **changes}.items() if k not in drop},
+    st.just(config()),
+    st.dictionaries(st.sampled_from(sorted(GRANT_FIELDS) + ["needs_approval", "expires_at", "note",
+                                                             "extra"]), _FIELD_VALUES, max_size=3),
+    st.sets(st.sampled_from(sorted(GRANT_FIELDS)), max_size=2))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_JSON, st.lists(st.one_of(_NEAR_GRANT, _JSON), max_size=4)))
+def test_from_config_on_any_json_raises_only_configuration_error(items: object) -> None:
+    try:
+        loaded = GrantPolicy.from_config(items)  # type: ignore[arg-type]
+    except ConfigurationError:
+        return
+    assert isinstance(loaded, GrantPolicy)
+    assert all(isinstance(g, Grant) for g in loaded.grants)
+
+
+def test_intent_that_could_not_be_digested_is_refused_at_construction() -> None:
+    with pytest.raises(InvalidRequestError):
+        request(intent=(("amount", 10 ** 5000),))
