@@ -9,6 +9,7 @@ In the lab, keys are derived from a seed so notebook outputs are stable.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -19,10 +20,38 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from .clock import Clock
 from .errors import ConfigurationError, UnknownKeyError
 
+# The JOSE names a kit key signs under: RFC 8037's polymorphic "EdDSA" (what the
+# kit emits) and RFC 9864's fully specified "Ed25519". Both mean Ed25519 here,
+# because every key the kit holds or loads is an Ed25519 key (see tokens.py).
+ED25519_ALGORITHMS: tuple[str, ...] = ("EdDSA", "Ed25519")
+
 
 def b64url(data: bytes) -> str:
     """Unpadded base64url, as JOSE uses it."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    """The inverse of :func:`b64url`, accepting only its exact output.
+
+    One byte string has one spelling: re-encoding the decoded bytes must give
+    back ``text`` exactly. That refuses padding (``=``), characters outside
+    the url-safe alphabet (``+``, ``/``, whitespace, anything else), data
+    after padding, non-zero trailing bits and impossible lengths: each is a
+    second spelling of the same bytes, which a lenient decoder would accept.
+
+    Raises:
+        ValueError: ``text`` is not the canonical base64url spelling of any bytes.
+    """
+    if type(text) is not str:
+        raise ValueError("base64url text must be a str")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64url") from None
+    if b64url(raw) != text:
+        raise ValueError("not the canonical base64url spelling")
+    return raw
 
 
 def _raw_public(public: Ed25519PublicKey) -> bytes:
@@ -149,17 +178,48 @@ class KeyRing:
 
 
 class JWKSKeys:
-    """A verifier-side key source built from a published JWKS document (public keys only)."""
+    """A verifier-side key source built from a published JWKS document (public keys only).
 
-    def __init__(self, jwks: dict[str, object]) -> None:
+    Every key must be an Ed25519 OKP key with a non-empty string ``kid``, a
+    canonical base64url ``x`` of 32 bytes, and, where stated, ``use: sig`` and
+    an ``alg`` that means Ed25519 (:data:`ED25519_ALGORITHMS`). Two keys under
+    one ``kid`` are refused: which one a token meant would be ambiguous.
+
+    Raises:
+        ConfigurationError: the document or one of its keys is not as above.
+    """
+
+    def __init__(self, jwks: object) -> None:
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            raise ConfigurationError("a JWKS is a JSON object with a 'keys' list")
         self._keys: dict[str, Ed25519PublicKey] = {}
-        for jwk in jwks.get("keys", []):  # type: ignore[union-attr]
+        for jwk in jwks["keys"]:
             if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
                 raise ConfigurationError("JWKS may hold only Ed25519 (OKP) keys")
-            raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
-            self._keys[jwk["kid"]] = Ed25519PublicKey.from_public_bytes(raw)
+            kid, x = jwk.get("kid"), jwk.get("x")
+            if not isinstance(kid, str) or not kid:
+                raise ConfigurationError("every JWK needs a non-empty string 'kid'")
+            if jwk.get("alg", ED25519_ALGORITHMS[0]) not in ED25519_ALGORITHMS:
+                raise ConfigurationError("a JWK's 'alg' must name an Ed25519 signature")
+            if jwk.get("use", "sig") != "sig":
+                raise ConfigurationError("a JWK in a verifier's JWKS must be for signatures")
+            if kid in self._keys:
+                raise ConfigurationError("the JWKS names one kid twice")
+            try:
+                self._keys[kid] = Ed25519PublicKey.from_public_bytes(b64url_decode(x))  # type: ignore[arg-type]
+            except ValueError:
+                raise ConfigurationError(
+                    "every JWK needs 'x': a canonical base64url Ed25519 public key (32 bytes)") from None
 
     def public_key(self, kid: object) -> Ed25519PublicKey:
+        """The public key the JWKS publishes under ``kid``.
+
+        Raises:
+            UnknownKeyError: the JWKS has no such key.
+        """
         if not isinstance(kid, str) or kid not in self._keys:
             raise UnknownKeyError("the token's key id is not in the JWKS")
         return self._keys[kid]
+
+    def __repr__(self) -> str:
+        return f"JWKSKeys(kids={tuple(self._keys)!r})"
