@@ -8,17 +8,41 @@ proves three things and refuses to be used in a way that would break them:
 
 * **Tamper-evident.** Each line is canonical JSON (sorted keys, compact
   separators, ASCII) and carries ``hash = SHA-256(prev + canonical JSON of the
-  record without its hash)``, where ``prev`` is the previous line's hash (the
-  first line's ``prev`` is 64 zeros). Anyone can recompute the chain with
-  :func:`verify_chain`, no key needed: an edited, deleted, inserted or reordered
-  line breaks it at that line.
+  record without its hash and mac)``, where ``prev`` is the previous line's hash
+  (the first line's ``prev`` is 64 zeros), and ``mac = HMAC-SHA256(chain key,
+  hash)``. Three verifiers, each proving more and needing more:
 
-  What the chain alone does *not* prove: someone who can rewrite the whole
-  file can recompute every hash after their edit, and cutting lines off the end
-  leaves a shorter chain that still verifies. Both are caught by *anchoring*:
-  publish :meth:`AccessLog.head` somewhere the log's writer cannot change (a
-  ticket, another system's log, a signed checkpoint) and pass it as
-  ``verify_chain(lines, head=...)``.
+  ========================================  =================================================
+  verifier (what it needs)                  what it proves
+  ========================================  =================================================
+  :func:`verify_chain` (the lines only)     the lines are one well-formed, consistent chain:
+                                            an edited, deleted, inserted or reordered line
+                                            breaks it *unless its writer recomputed every hash
+                                            after it*. Nothing about who wrote them.
+  ``verify_chain(..., chain_key=k)``        every line was written by a holder of the chain
+  (the chain key, :func:`derive_chain_key`) key: an edit-and-rehash or a rehashed append is
+                                            found at its line, anywhere in the log, also
+                                            after the last checkpoint.
+  :func:`verify_checkpoint` (a published    the first ``count`` lines are exactly those the
+  :class:`Checkpoint` and the PUBLIC key)   log had when it signed the checkpoint: an edit,
+                                            deletion, reorder, rehash or a tail cut below
+                                            ``count`` is found, by anyone, with no secret.
+  ========================================  =================================================
+
+  What none of them proves alone: cutting lines off the *end* leaves a shorter
+  log whose every line still verifies, so truncation is found only against an
+  anchor published earlier where the log's writer cannot change it (a signed
+  :class:`Checkpoint`, or :meth:`AccessLog.head` passed as
+  ``verify_chain(lines, head=...)``), and only down to that anchor. And whoever
+  holds the chain key (the log itself) can rewrite lines after the last
+  checkpoint consistently: the MAC keeps out those who can write the file,
+  not the log's own key holder. The log file holds neither key.
+
+  The chain key is derived with HKDF-SHA256 from the log key (``hmac_key``),
+  which is used as an HMAC key only for fingerprints: in HKDF it is the input
+  keying material (the *message* of HMAC under a fixed salt), so no fingerprint
+  in the log can reveal any part of the chain key, and handing the chain key to
+  an auditor does not let them fingerprint (confirm guesses of secrets).
 * **No secret in the clear.** A value handed over in ``secret_fields`` is
   stored only as its fingerprint ``hmac:`` + the first 16 hex digits of
   HMAC-SHA256(log key, value). HMAC and not a plain hash because credentials
@@ -63,12 +87,23 @@ import re
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from .clock import Clock
-from .errors import AuditError, ChainBrokenError, ConfigurationError
+from .errors import (
+    AuditError,
+    BadCheckpointError,
+    ChainBrokenError,
+    CheckpointKeyMissingError,
+    ConfigurationError,
+)
 from .secretstore import Secret
 
 __all__ = [
@@ -77,10 +112,13 @@ __all__ = [
     "FORMAT_VERSION",
     "REVOKE_REASONS",
     "AccessLog",
+    "Checkpoint",
     "Event",
     "Redactor",
     "canonical_json",
+    "derive_chain_key",
     "verify_chain",
+    "verify_checkpoint",
 ]
 
 #: ``prev`` of the first line: there is nothing before it.
@@ -90,8 +128,9 @@ FINGERPRINT_PREFIX = "hmac:"
 # 16 hex digits = 64 bits: enough that an investigator's match is not chance,
 # short enough to read in a notebook.
 _FINGERPRINT_HEX = 16
-#: The ``v`` field of every record, so a future format can be told apart.
-FORMAT_VERSION = 1
+#: The ``v`` field of every record, so a future format can be told apart
+#: (2: every line also carries ``mac``; version 1 lines had none and are refused).
+FORMAT_VERSION = 2
 #: revoke reason -> the field an issued token must share with the revoke event
 #: (``None``: every token).
 REVOKE_REASONS: Mapping[str, str | None] = {
@@ -103,13 +142,19 @@ REVOKE_REASONS: Mapping[str, str | None] = {
 }
 
 _MIN_KEY_BYTES = 16
+# HKDF-SHA256(log key) labels for the chain's MAC key; change info to rotate the derivation.
+_CHAIN_KEY_SALT = b"vault-lab/audit"
+_CHAIN_KEY_INFO = b"chain-mac/v2"
+# Prefix of every signed checkpoint, so its signature can mean nothing else (not a token).
+_CHECKPOINT_CONTEXT = b"vault-lab/audit-checkpoint/v1\n"
+_HEX128 = re.compile(r"[0-9a-f]{128}")
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ID_FIELDS = ("tenant", "user", "agent", "session", "task", "tool", "jti")
 _DECISIONS = ("allow", "deny")
 _RECORD_KEYS = frozenset(
     ("v", "seq", "time", "event", *_ID_FIELDS, "scopes", "expires", "decision")
-    + ("reason", "detail", "facts", "prev", "hash")
+    + ("reason", "detail", "facts", "prev", "hash", "mac")
 )
 
 
@@ -125,7 +170,8 @@ class Event:
 
     ``facts`` are the input facts the record was decided on, as ``(name, value)``
     pairs sorted by name; a secret appears there only as ``hmac:<16 hex>``.
-    ``prev`` is the previous line's hash and ``hash`` this line's.
+    ``prev`` is the previous line's hash and ``hash`` this line's; ``mac`` is
+    HMAC-SHA256(chain key, ``hash``), which only a holder of the chain key can make.
     """
 
     seq: int
@@ -146,6 +192,7 @@ class Event:
     facts: tuple[tuple[str, str], ...] = ()
     prev: str = GENESIS
     hash: str = ""
+    mac: str = ""
 
     def fact(self, name: str) -> str | None:
         """The value of input fact ``name``, or ``None`` if the record has none."""
@@ -158,6 +205,7 @@ class Event:
         """The record as written to the line (JSON types: lists, not tuples)."""
         record = _record_body(self)
         record["hash"] = self.hash
+        record["mac"] = self.mac
         return record
 
 
@@ -171,19 +219,43 @@ def _line_hash(prev: str, body: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev + canonical_json(body)).encode("ascii")).hexdigest()
 
 
-def _with_hash(body_json: str, digest: str) -> str:
-    """``canonical_json(body | {"hash": digest})`` without serialising twice.
+def derive_chain_key(hmac_key: bytes) -> bytes:
+    """The chain's MAC key: HKDF-SHA256 of the log key (see the module docstring).
+
+    Give it to an auditor who must check the MACs (``verify_chain(...,
+    chain_key=...)``) but must not compute fingerprints: it does not reveal the
+    log key. Treat it as a secret all the same: whoever holds it can write lines
+    that verify.
+
+    Raises:
+        ConfigurationError: ``hmac_key`` is not bytes of at least 16.
+    """
+    if not isinstance(hmac_key, bytes) or len(hmac_key) < _MIN_KEY_BYTES:
+        raise ConfigurationError(f"hmac_key must be at least {_MIN_KEY_BYTES} bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_CHAIN_KEY_SALT,
+                info=_CHAIN_KEY_INFO).derive(hmac_key)
+
+
+def _line_mac(chain_key: bytes, digest: str) -> str:
+    return hmac.new(chain_key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _seal(body_json: str, digest: str, mac: str) -> str:
+    """``canonical_json(body | {"hash": digest, "mac": mac})`` without serialising twice.
 
     Keys are sorted and every key is always present, so "hash" sits right
-    before "jti"; the sequence ``,"jti":`` cannot occur inside a JSON string
-    (its quote would be escaped), so the first one is the key.
+    before "jti" and "mac" right before "prev"; the sequences ``,"jti":`` and
+    ``,"prev":`` cannot occur inside a JSON string (their quote would be
+    escaped) nor as a key inside ``facts`` (a list), so the first one is the key.
     """
     at = body_json.index(',"jti":')
-    return f'{body_json[:at]},"hash":"{digest}"{body_json[at:]}'
+    to = body_json.index(',"prev":', at)
+    return (f'{body_json[:at]},"hash":"{digest}"{body_json[at:to]},"mac":"{mac}"'
+            f'{body_json[to:]}')
 
 
 def _record_body(event: Event) -> dict[str, Any]:
-    """Everything the hash covers: the record without its own hash."""
+    """Everything the hash covers: the record without its own hash and mac."""
     return {
         "v": FORMAT_VERSION,
         "seq": event.seq,
@@ -250,8 +322,8 @@ def _facts_problem(facts: object) -> str | None:
 
 def _hashes_problem(record: dict[str, Any]) -> str | None:
     if not all(isinstance(record[k], str) and _HEX64.fullmatch(record[k])
-               for k in ("prev", "hash")):
-        return "prev and hash must be 64 lower-case hex digits"
+               for k in ("prev", "hash", "mac")):
+        return "prev, hash and mac must be 64 lower-case hex digits"
     return None
 
 
@@ -293,8 +365,13 @@ def _split_text(text: str | bytes) -> list[str]:
     return lines[:-1]
 
 
-def _verify_records(lines: Iterable[object], head: str | None) -> list[dict[str, Any]]:
-    """Parse and check every line; return the records. See :func:`verify_chain`."""
+def _verify_records(lines: Iterable[object], head: str | None, chain_key: bytes | None = None,
+                    checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:
+    """Parse and check every line; return the records. See :func:`verify_chain`.
+
+    ``checkpoint`` (already checked to be well-formed and signed): line
+    ``count`` must hash to its head and the log must have at least ``count`` lines.
+    """
     if isinstance(lines, str | bytes):
         lines = _split_text(lines)
     try:
@@ -303,19 +380,27 @@ def _verify_records(lines: Iterable[object], head: str | None) -> list[dict[str,
         raise ChainBrokenError(1, "not an iterable of lines") from None
     records: list[dict[str, Any]] = []
     prev = GENESIS
-    anchored = head is None
+    # GENESIS is the head of the empty log: an anchor published before the first append.
+    anchored = head is None or head == GENESIS
     for number, raw in enumerate(iterator, start=1):
-        record = _verified_record(_as_text_line(raw, number), number, prev)
+        record = _verified_record(_as_text_line(raw, number), number, prev, chain_key)
         records.append(record)
         prev = record["hash"]
         anchored = anchored or prev == head
+        if checkpoint is not None and number == checkpoint.count and prev != checkpoint.head:
+            raise ChainBrokenError(number, f"the first {number} lines do not hash to the "
+                                           "checkpoint's head: this line or one before it "
+                                           "was changed")
+    if checkpoint is not None and len(records) < checkpoint.count:
+        raise ChainBrokenError(len(records) + 1, f"the checkpoint covers {checkpoint.count} "
+                                                 "lines: log truncated")
     if not anchored:
         raise ChainBrokenError(len(records) + 1,
                                "published head not found: log truncated or rewritten")
     return records
 
 
-def _verified_record(line: str, number: int, prev: str) -> dict[str, Any]:
+def _verified_record(line: str, number: int, prev: str, chain_key: bytes | None) -> dict[str, Any]:
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
@@ -330,15 +415,24 @@ def _verified_record(line: str, number: int, prev: str) -> dict[str, Any]:
     if problem is None and record["prev"] != prev:
         problem = "prev does not match the previous line's hash"
     if problem is None:
-        body = {k: v for k, v in record.items() if k != "hash"}
+        body = {k: v for k, v in record.items() if k not in ("hash", "mac")}
         if not hmac.compare_digest(_line_hash(prev, body), record["hash"]):
             problem = "hash does not match the line's content"
+    if (problem is None and chain_key is not None
+            and not hmac.compare_digest(_line_mac(chain_key, record["hash"]), record["mac"])):
+        problem = "mac does not verify: the line was not written by the log (rehashed?)"
     if problem is not None:
         raise ChainBrokenError(number, problem)
     return record
 
 
-def verify_chain(lines: Iterable[str] | str | bytes, *, head: str | None = None) -> int:
+def _check_chain_key(chain_key: object) -> None:
+    if chain_key is not None and not (isinstance(chain_key, bytes) and len(chain_key) == 32):
+        raise ConfigurationError("chain_key must be the 32 bytes derive_chain_key returns")
+
+
+def verify_chain(lines: Iterable[str] | str | bytes, *, head: str | None = None,
+                 chain_key: bytes | None = None) -> int:
     """Check a whole access log from its first line; return how many lines verified.
 
     ``lines`` are the log's lines (an open file, ``text.splitlines()``,
@@ -347,20 +441,138 @@ def verify_chain(lines: Iterable[str] | str | bytes, *, head: str | None = None)
     canonical record with ``seq`` equal to its line number, ``prev`` equal to
     the previous line's hash, and a correct ``hash``.
 
-    ``head`` is a hash published earlier by :meth:`AccessLog.head`. The lines up
-    to it are then proven unchanged and none of them missing: a truncated or
-    rewritten log no longer contains that hash. Lines appended after the anchor
-    are checked for consistency only.
+    Without ``chain_key`` this proves only that the lines form one consistent
+    chain: anyone who can write the file can edit a line and recompute every
+    hash after it, or append a line with a correct hash, and it still verifies.
+
+    ``chain_key`` (:func:`derive_chain_key` of the log key): every line's ``mac``
+    must verify too, so a line edited and rehashed, or appended, by anyone
+    without the key is found at its line, wherever it is in the log.
+
+    ``head`` is a hash published earlier by :meth:`AccessLog.head` (``GENESIS``
+    for an empty log). The lines up to it are then proven unchanged and none of
+    them missing: a truncated or rewritten log no longer contains that hash.
+    Lines appended after the anchor are checked for consistency only (and
+    for their MACs, with ``chain_key``). Only as strong as the place the head
+    was published: for an anchor anyone can check, use :func:`verify_checkpoint`.
 
     Raises:
         ChainBrokenError: with ``line`` the 1-based number of the first line
             that does not verify (``len + 1`` when ``head`` was not reached),
             for edited, deleted, inserted or reordered lines, bad JSON,
-            non-objects, a seq gap, or truncation. Nothing else, whatever the input.
+            non-objects, a seq gap, a MAC that does not verify, or truncation.
+            Nothing else, whatever the input.
+        ConfigurationError: ``chain_key`` is not 32 bytes (a setup mistake, not a log fault).
     """
     if head is not None and not (isinstance(head, str) and _HEX64.fullmatch(head)):
         raise ChainBrokenError(1, "head must be 64 lower-case hex digits")
-    return len(_verify_records(lines, head))
+    _check_chain_key(chain_key)
+    return len(_verify_records(lines, head, chain_key))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """A signed statement: "this log had ``count`` lines, the last with hash ``head``, at ``time``".
+
+    Made by :meth:`AccessLog.checkpoint` with the log's Ed25519 private key;
+    ``signature`` (128 hex digits) is Ed25519 over :meth:`signed_bytes`. Publish
+    :meth:`to_json` anywhere (a ticket, another system's log, a transparency
+    log); whoever has the public key can then check the log with
+    :func:`verify_checkpoint`. An empty log's checkpoint is ``count=0,
+    head=GENESIS``. The signature is not secret; it is left out of the repr only
+    to keep it short.
+    """
+
+    count: int
+    head: str
+    time: int
+    signature: str = field(repr=False)
+
+    def signed_bytes(self) -> bytes:
+        """Exactly what the signature covers: a fixed context line, then canonical JSON."""
+        body = canonical_json({"count": self.count, "head": self.head, "time": self.time})
+        return _CHECKPOINT_CONTEXT + body.encode("ascii")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "head": self.head, "time": self.time,
+                "signature": self.signature}
+
+    def to_json(self) -> str:
+        """One canonical JSON line to publish; :meth:`from_json` reads it back."""
+        return canonical_json(self.as_dict())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Checkpoint:
+        """Read a published checkpoint (its signature is checked by :func:`verify_checkpoint`).
+
+        Raises:
+            BadCheckpointError: not a JSON object with exactly the checkpoint's
+                well-formed fields.
+        """
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError, RecursionError):
+            raise BadCheckpointError("checkpoint is not valid JSON") from None
+        if not isinstance(data, dict) or set(data) != {"count", "head", "time", "signature"}:
+            raise BadCheckpointError("checkpoint does not have exactly the checkpoint's fields")
+        checkpoint = cls(**data)
+        _check_checkpoint_form(checkpoint)
+        return checkpoint
+
+
+def _check_checkpoint_form(checkpoint: object) -> None:
+    if not isinstance(checkpoint, Checkpoint):
+        raise BadCheckpointError("not a Checkpoint")
+    c = checkpoint
+    if not (_is_int(c.count) and c.count >= 0 and _is_int(c.time)):
+        raise BadCheckpointError("checkpoint count and time must be integers, count >= 0")
+    if not (isinstance(c.head, str) and _HEX64.fullmatch(c.head)):
+        raise BadCheckpointError("checkpoint head must be 64 lower-case hex digits")
+    if (c.count == 0) != (c.head == GENESIS):
+        raise BadCheckpointError("checkpoint head is GENESIS exactly when count is 0")
+    if not (isinstance(c.signature, str) and _HEX128.fullmatch(c.signature)):
+        raise BadCheckpointError("checkpoint signature must be 128 lower-case hex digits")
+
+
+def verify_checkpoint(lines: Iterable[str] | str | bytes, checkpoint: Checkpoint,
+                      public_key: Ed25519PublicKey, *, chain_key: bytes | None = None) -> int:
+    """Check a log against a published checkpoint with only the PUBLIC key; return its line count.
+
+    First the checkpoint itself: well-formed and signed by the private key
+    matching ``public_key``. Then the lines, as :func:`verify_chain` does, and
+    in addition: the log has at least ``count`` lines and line ``count`` hashes
+    to ``head``. That proves the first ``count`` lines are exactly those the log
+    had when it signed: an edit, deletion, insertion, reorder, an edit with
+    every later hash recomputed, or a tail cut below ``count`` is found, by a
+    verifier holding no secret. Lines after ``count`` (an honest log keeps
+    growing) are checked for consistency only, unless ``chain_key`` is given
+    (then every line's MAC too). The checkpoint of an empty log verifies
+    against the empty log and any honest extension of it.
+
+    Where the error points: a broken line is named as by :func:`verify_chain`;
+    a consistent rewrite (every hash recomputed) can only be seen at line
+    ``count``, where the head differs, unless ``chain_key`` finds the first
+    rewritten line itself.
+
+    Raises:
+        BadCheckpointError: the checkpoint is malformed, or its signature does
+            not verify under ``public_key`` (forged, signed by another key, or
+            ``count``/``head``/``time`` altered).
+        ChainBrokenError: the lines do not verify; ``line`` as described above,
+            ``len + 1`` when the log is shorter than ``count``.
+        TypeError: ``public_key`` is not an Ed25519 public key.
+        ConfigurationError: ``chain_key`` is not 32 bytes.
+    """
+    if not isinstance(public_key, Ed25519PublicKey):
+        raise TypeError("public_key must be an Ed25519PublicKey")
+    _check_chain_key(chain_key)
+    _check_checkpoint_form(checkpoint)
+    try:
+        public_key.verify(bytes.fromhex(checkpoint.signature), checkpoint.signed_bytes())
+    except InvalidSignature:
+        raise BadCheckpointError("checkpoint signature does not verify under the trusted "
+                                 "public key: forged or altered") from None
+    return len(_verify_records(lines, None, chain_key, checkpoint))
 
 
 # ----------------------------------------------------------------------------- the log
@@ -390,19 +602,26 @@ def _fact_value(name: str, value: object) -> str:
 
 
 class AccessLog:
-    """The append-only, hash-chained, secret-free access log.
+    """The append-only, hash-chained, MAC-keyed, secret-free access log.
 
     ``path=None`` keeps the lines in memory (notebooks); a path is opened for
-    appending, and an existing file is verified and its chain continued.
-    ``durable=True`` (the default) makes every append ``os.fsync`` before it
-    returns. One writer per file: an append refuses if the file changed
-    underneath it since its own last write.
+    appending, and an existing file is verified (MACs included) and its chain
+    continued. ``durable=True`` (the default) makes every append ``os.fsync``
+    before it returns. One writer per file: an append refuses if the file
+    changed underneath it since its own last write.
+
+    ``hmac_key`` keys the fingerprints; the chain's MAC key is derived from it
+    (:func:`derive_chain_key`). ``checkpoint_key``, an Ed25519 private key, lets
+    :meth:`checkpoint` sign checkpoints that anyone with the public key can
+    check (:func:`verify_checkpoint`). Neither key is ever written to the log.
 
     Raises:
-        ConfigurationError: ``hmac_key`` is not bytes of at least 16, or
-            ``redactor`` has no ``redact`` method.
+        ConfigurationError: ``hmac_key`` is not bytes of at least 16,
+            ``redactor`` has no ``redact`` method, or ``checkpoint_key`` is not
+            an ``Ed25519PrivateKey``.
         ChainBrokenError: the existing file does not verify (or its last line
-            is torn); it is never appended to.
+            is torn, or a MAC was not made with this log's key); it is never
+            appended to.
     """
 
     def __init__(
@@ -413,13 +632,19 @@ class AccessLog:
         hmac_key: bytes,
         redactor: Redactor | None = None,
         durable: bool = True,
+        checkpoint_key: Ed25519PrivateKey | None = None,
     ) -> None:
-        if not isinstance(hmac_key, bytes) or len(hmac_key) < _MIN_KEY_BYTES:
-            raise ConfigurationError(f"hmac_key must be at least {_MIN_KEY_BYTES} bytes")
+        chain_key = derive_chain_key(hmac_key)  # also refuses a weak hmac_key
         if redactor is not None and not callable(getattr(redactor, "redact", None)):
             raise ConfigurationError("redactor must have a redact(text) -> text method")
+        if checkpoint_key is not None and not isinstance(checkpoint_key, Ed25519PrivateKey):
+            raise ConfigurationError("checkpoint_key must be an Ed25519PrivateKey")
         self._clock = clock
         self._key = hmac_key
+        self._chain_key = chain_key
+        # Copying a keyed HMAC is cheaper than keying one per append.
+        self._chain_mac = hmac.new(chain_key, digestmod=hashlib.sha256)
+        self._checkpoint_key = checkpoint_key
         self._redactor = redactor
         self._durable = durable
         self._lock = threading.Lock()
@@ -437,7 +662,7 @@ class AccessLog:
     def _open(self, path: Path) -> None:
         existed = path.exists()
         text = path.read_bytes() if existed else b""
-        for record in _verify_records(_split_text(text), None):
+        for record in _verify_records(_split_text(text), None, self._chain_key):
             self._lines.append(canonical_json(record))
             self._events.append(_event_from_record(record))
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -588,20 +813,54 @@ class AccessLog:
                           prev=self.head(), **fields)
             body_json = canonical_json(_record_body(draft))
             digest = hashlib.sha256((draft.prev + body_json).encode("ascii")).hexdigest()
-            line = _with_hash(body_json, digest)
+            keyed = self._chain_mac.copy()
+            keyed.update(digest.encode("ascii"))
+            mac = keyed.hexdigest()
+            line = _seal(body_json, digest, mac)
             if self._fd is not None:
                 self._write(line.encode("ascii") + b"\n")
-            # The draft was made here and is seen by nobody yet: sealing its hash in place
+            # The draft was made here and is seen by nobody yet: sealing hash and mac in place
             # saves rebuilding the whole frozen record (dataclasses.replace) on every append.
             object.__setattr__(draft, "hash", digest)
+            object.__setattr__(draft, "mac", mac)
             self._events.append(draft)
             self._lines.append(line)
             return draft
 
+    # -- anchoring
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign ``(count, head, time)`` now with the checkpoint key; publish the result.
+
+        Cheap enough to call after every batch (one Ed25519 signature), too
+        slow for every append, which is why each line carries a MAC instead.
+        Signing does not change the log.
+
+        Raises:
+            CheckpointKeyMissingError: the log was built without ``checkpoint_key``.
+        """
+        if self._checkpoint_key is None:
+            raise CheckpointKeyMissingError("this access log has no checkpoint_key; "
+                                            "it cannot sign a checkpoint")
+        with self._lock:
+            count, head = len(self._events), self.head()
+        unsigned = Checkpoint(count=count, head=head, time=int(self._clock.now()), signature="")
+        signature = self._checkpoint_key.sign(unsigned.signed_bytes()).hex()
+        return Checkpoint(count=count, head=head, time=unsigned.time, signature=signature)
+
+    @property
+    def checkpoint_public_key(self) -> Ed25519PublicKey | None:
+        """What a verifier needs for :func:`verify_checkpoint` (``None`` without a checkpoint key)."""
+        return None if self._checkpoint_key is None else self._checkpoint_key.public_key()
+
     # -- reading
 
     def head(self) -> str:
-        """The last line's hash (``GENESIS`` when empty): publish it elsewhere to anchor the log."""
+        """The last line's hash (``GENESIS`` when empty): publish it elsewhere to anchor the log.
+
+        A bare head proves only as much as the place it is published; a signed
+        :meth:`checkpoint` can be checked by anyone with the public key.
+        """
         return self._events[-1].hash if self._events else GENESIS
 
     def events(self) -> tuple[Event, ...]:

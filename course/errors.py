@@ -228,3 +228,15 @@ class RefreshRevokedError(UpstreamError):
     def __init__(self, status: int = 400) -> None:
         super().__init__(status, "the token endpoint refused the refresh grant (invalid_grant); "
                                  "the grant is revoked and needs a new consent")
+
+
+class CheckpointKeyMissingError(AuditError):
+    """This access log holds no checkpoint signing key, so it cannot sign a checkpoint."""
+
+    code = "no_checkpoint_key"
+
+
+class BadCheckpointError(AuditError):
+    """An access-log checkpoint must not be believed: malformed, or not signed by the trusted key."""
+
+    code = "bad_checkpoint"
