@@ -20,8 +20,8 @@ proves three things and refuses to be used in a way that would break them:
                                             breaks it *unless its writer recomputed every hash
                                             after it*. Nothing about who wrote them.
   ``verify_chain(..., chain_key=k)``        every line was written by a holder of the chain
-  (the chain key, :func:`derive_chain_key`) key: an edit-and-rehash or a rehashed append is
-                                            found at its line, anywhere in the log, also
+  (the chain key, from                      key: an edit-and-rehash or a rehashed append is
+  :func:`derive_chain_key`)                 found at its line, anywhere in the log, also
                                             after the last checkpoint.
   :func:`verify_checkpoint` (a published    the first ``count`` lines are exactly those the
   :class:`Checkpoint` and the PUBLIC key)   log had when it signed the checkpoint: an edit,
