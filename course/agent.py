@@ -818,7 +818,7 @@ def lab_world_and_vault(seed: str = "lab", *, clock: Clock | None = None,
                           seed=seed, clock=clock, log=log)
         vault.require_credentials = require_credentials
         refresh = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token",
-                                clock=clock)
+                                clock=clock, log=log)
         broker = Broker(verifier_for=vault.verifier, store=store, urls=world.url, clock=clock,
                         log=log, refresh=refresh)
     except BaseException:

@@ -191,6 +191,8 @@ class _App:
                 return 403, _error_body(exc.code, exc.reason, request_hash=exc.request_hash)
             except UnauthenticatedError as exc:
                 return 401, _error_body(exc.code, exc.reason)
+            except InvalidRequestError as exc:  # refused at construction: a client mistake
+                return 400, _error_body(exc.code, exc.reason)
             except AccessDenied as exc:
                 return 403, _error_body(exc.code, exc.reason)
             except TokenError as exc:

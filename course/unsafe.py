@@ -3,7 +3,9 @@
 Each class here is what a team builds on the happy path, with one trusting
 assumption per class, so the red-team suite and the notebooks can show an
 attack *succeeding* before the hardened piece makes it fail. Constructing any
-of them logs a warning, so an unsafe piece never slips in unnoticed.
+of them warns (:class:`UnsafeWarning`, once per piece and process, through
+:mod:`warnings`, so it shows in a notebook, a terminal and pytest's summary)
+and logs to ``course.unsafe``, so an unsafe piece never slips in unnoticed.
 
 * :class:`UnsafeTrustingVerifier` - skips the signature ("the gateway checked
   it"); no claim is required or checked (expiry, audience, issuer), no revocation.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,14 +39,20 @@ from .vault import Vault
 log = logging.getLogger("course.unsafe")
 
 
+class UnsafeWarning(UserWarning):
+    """A deliberately unsafe piece of :mod:`course.unsafe` was constructed."""
+
+
 _warned: set[str] = set()
 
 
 def _warn(what: str) -> None:
-    """Log once per piece and process (to the "course" logger; the app decides where it goes)."""
+    """Warn once per piece and process, and log it (the "course" logger's app decides where)."""
     if what not in _warned:
         _warned.add(what)
-        log.warning("UNSAFE piece in use: %s (for demonstrations only)", what)
+        message = f"UNSAFE piece in use: {what} (for demonstrations only)"
+        warnings.warn(message, UnsafeWarning, stacklevel=3)
+        log.warning(message)
 
 
 class UnsafeTrustingVerifier(PluggedVerifier):

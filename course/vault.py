@@ -13,6 +13,7 @@ and rotates keys.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -305,7 +306,9 @@ def _credential_hash(value: str) -> bytes:
 
 
 def _facts(r: AgentRequest) -> dict[str, str]:
-    return {"ttl_requested": str(r.ttl), "intent": ",".join(f"{k}={v}" for k, v in r.intent),
+    # json.dumps keeps types apart in the log: amount=100 is not amount="100".
+    return {"ttl_requested": str(r.ttl),
+            "intent": ",".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in r.intent),
             "scopes_requested": " ".join(r.scopes)}
 
 
