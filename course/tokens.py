@@ -314,6 +314,13 @@ class Verifier:
         (the exact same string) is skipped; everything that can change -
         the key still trusted, time, audience, issuer, revocation - is checked
         on every call.
+
+        Raises:
+            MalformedTokenError: not the one canonical spelling of a compact JWS (padding,
+                a non-url-safe character, non-zero trailing bits), a repeated JSON member
+                in header or payload, or a ``crit``/``b64`` header extension.
+            DisallowedAlgorithmError: ``alg`` is not EdDSA/Ed25519, or the key is not Ed25519.
+            TokenError: the other subclasses, each naming the check that failed.
         """
         # The cache is keyed by the exact string (a str, not a subclass that could
         # redefine equality), and only strings that passed the strict parse get in:
