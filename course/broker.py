@@ -8,6 +8,21 @@ approved tokens to the approved arguments, then fetches the credential of
 the *token's* tenant from the secret store, injects it into the real
 outgoing HTTP request, and returns the answer redacted. The agent never
 holds the secret; the secret never comes back in output or errors.
+
+Every refusal and every failure leaves a ``tool_call`` line in the access
+log and raises a typed error. Three properties the hardening pinned:
+
+* Arguments are checked by :mod:`course.boundedjson` before anything walks
+  them (a 100,000-deep value is an ``invalid_request``, not a RecursionError).
+* A single-use token is spent when its request is sent, and only then: a
+  refusal, bad arguments, a credential that does not open, or a connection
+  that fails before sending leave it usable; once the request may have
+  reached the service it is spent, so a retry can never act twice.
+* Credentials are opened per tenant and per secret: one corrupted row
+  refuses the calls that need it and nothing else.
+
+Errors raised here chain to nothing and carry no traceback from below the
+point where the credential was injected, so no frame holds a header.
 """
 
 from __future__ import annotations
@@ -17,16 +32,40 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import httpclient
+from . import boundedjson, httpclient
 from .clock import Clock
 from .connectors import PUBLIC_NAMES, Connector, by_tool
-from .errors import AccessDenied, TokenError, UpstreamError, VaultLabError
+from .errors import (
+    AccessDenied,
+    InvalidRequestError,
+    SecretStoreError,
+    TokenError,
+    UpstreamError,
+    VaultLabError,
+)
 from .policy import intent_digest
 from .redact import Redactor
 from .refresh import RefreshKeeper
 from .revocation import ReplayGuard
 from .secretstore import Secret, SecretStore
 from .tokens import TokenClaims, VerifiedToken
+
+
+class _SingleUse(ReplayGuard):
+    """The replay guard, plus giving a use back when the request it was spent on never left."""
+
+    def release(self, claims: TokenClaims) -> None:
+        """Forget that a single-use token was used (call only if its request was never sent)."""
+        if claims.single_use:
+            with self._lock:
+                self._used.pop(claims.jti, None)
+
+
+def _scrubbed(exc: VaultLabError) -> VaultLabError:
+    """``exc`` with nothing from below attached: no traceback, no cause, no context."""
+    exc.__cause__ = exc.__context__ = None
+    exc.__suppress_context__ = True
+    return exc.with_traceback(None)
 
 
 class TokenVerifier(Protocol):
@@ -71,20 +110,31 @@ class Broker:
         self._verifier_for, self._store, self._urls = verifier_for, store, urls
         self._log, self._refresh = log, refresh
         self._connectors = dict(connectors or by_tool())
-        self._replay = ReplayGuard(clock=clock)
-        self._redactors: dict[tuple[str, ...], Redactor] = {}
-        self._opened: dict[tuple[str, str, int], Secret] = {}
+        self._replay = _SingleUse(clock=clock)
+        # tenant -> (store generation, the credential it was built around, redactor)
+        self._redactors: dict[str, tuple[int, Secret, Redactor]] = {}
+        # (tenant, secret name) -> (store generation, opened secret): one entry per secret
+        self._opened: dict[tuple[str, str], tuple[int, Secret]] = {}
+        self._unreadable: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def call(self, token: object, *, tool: str, method: str, path: str,
              json: Mapping[str, Any] | None = None) -> ToolResult:
         """Perform one tool call with the authority ``token`` proves, and nothing more.
 
+        A single-use token is spent when the request is sent: every refusal below,
+        and a connection that fails before sending, leave it usable.
+
         Raises:
-            TokenError: the token does not verify for this tool (expired, forged, revoked, ...).
-            AccessDenied: unknown tool, operation not allowed, scope missing, replay,
-                or the call's arguments differ from the approved ones.
-            UpstreamError: the service failed (message redacted).
+            TokenError: the token does not verify for this tool (expired, forged, revoked, ...),
+                or a single-use token was already spent (``RevokedTokenError("replay")``).
+            InvalidRequestError: the arguments are not a JSON object of bounded depth and size.
+            AccessDenied: unknown tool, operation not allowed, scope missing, or the call's
+                arguments differ from the approved ones.
+            SecretStoreError: the tenant's credential for this tool is missing or does not
+                open (``CorruptSecretError``); other tenants and secrets are unaffected.
+            UpstreamError: the service could not be reached or failed to answer (message
+                redacted; nothing chained).
         """
         connector = self._connectors.get(tool)
         if connector is None:
@@ -95,28 +145,60 @@ class Broker:
             self._record(None, tool, method, path, "deny", exc.code, str(exc))
             raise
         claims = verified.claims
-        self._authorize(claims, connector, method, path, json)
+        args = self._arguments(claims, tool, method, path, json)
+        self._authorize(claims, connector, method, path, args)
+        failure: VaultLabError | None = None
         try:
             credential = self._credential(connector, claims.tenant)
-        except VaultLabError as exc:  # e.g. the upstream refresh was refused: still leave a trace
+            redactor = self._redactor(claims.tenant, credential)
+        except VaultLabError as exc:  # a refused refresh, a secret that does not open: leave a trace
+            failure = exc
+        if failure is not None:
             self._record(claims, tool, method, path, "deny", "upstream_error"
-                         if isinstance(exc, UpstreamError) else exc.code, str(exc))
-            raise
-        redactor = self._redactor(claims.tenant, credential)
-        try:
-            answer = httpclient.request(method, self._urls(connector.service) + path,
-                                        headers=connector.inject(credential), json=json)
-        except VaultLabError as exc:
-            message = redactor.redact(str(exc))
+                         if isinstance(failure, UpstreamError) else failure.code, str(failure))
+            raise _scrubbed(failure)
+        self._spend(claims, tool, method, path)
+        answer = self._send(connector, credential, method, path, args)
+        if isinstance(answer, VaultLabError):
+            if not getattr(answer, "sent", True):
+                self._replay.release(claims)  # nothing left this process: the use is given back
+            message = redactor.redact(str(answer))
             self._record(claims, tool, method, path, "deny", "upstream_error", message)
-            raise UpstreamError(0, message) from None
+            raise UpstreamError(0, message) from None  # outside any handler: chains to nothing
         body = redactor.redact(answer.body.decode("utf-8", errors="replace"))
         self._record(claims, tool, method, path, "allow", "tool_call", f"status {answer.status}")
         return ToolResult(tool=tool, status=answer.status, body=body, jti=claims.jti)
 
+    def _arguments(self, claims: TokenClaims, tool: str, method: str, path: str,
+                   json: object) -> dict[str, Any] | None:
+        """The call's arguments as a plain dict, or None; checked before anything walks them.
+
+        Raises:
+            InvalidRequestError: not a mapping with string keys, not plain JSON, deeper than
+                ``boundedjson.MAX_DEPTH`` or bigger than ``boundedjson.MAX_BYTES`` (logged).
+        """
+        if json is None:
+            return None
+        problem: InvalidRequestError | None = None
+        if not isinstance(json, Mapping):
+            problem = InvalidRequestError(f"the arguments are a JSON object, not {type(json).__name__}")
+        else:
+            args = dict(json)
+            try:
+                boundedjson.check(args)
+            except InvalidRequestError as exc:
+                problem = exc
+        if problem is not None:
+            self._record(claims, tool, method, path, "deny", problem.code, problem.reason)
+            raise _scrubbed(problem)
+        return args
+
     def _authorize(self, claims: TokenClaims, connector: Connector, method: str, path: str,
                    json: Mapping[str, Any] | None) -> None:
-        """Refuse a call the verified token does not cover: operation, scope, approval, replay."""
+        """Refuse a call the verified token does not cover: operation, scope, approval.
+
+        Spends nothing: a single-use token is spent by :meth:`_spend`, just before sending.
+        """
         tool = connector.tool
         op = connector.operation_for(method, path)
         if op is None:
@@ -128,48 +210,87 @@ class Broker:
         if claims.approval is not None and intent_digest(dict(json or {})) != claims.approval:
             raise self._deny(claims, tool, method, path, "approval_mismatch",
                              "the call's arguments differ from the approved ones")
+
+    def _spend(self, claims: TokenClaims, tool: str, method: str, path: str) -> None:
+        """Spend a single-use token now, as its request is about to be sent (atomic: one caller wins)."""
         try:
             self._replay.consume(claims)
         except TokenError as exc:
             self._record(claims, tool, method, path, "deny", "replay", str(exc))
             raise
 
+    def _send(self, connector: Connector, credential: Secret, method: str, path: str,
+              args: dict[str, Any] | None) -> httpclient.Response | VaultLabError:
+        """Inject the credential and send; a failure is returned, stripped of every frame.
+
+        The header exists only inside this call and ``httpclient.request``; returning the
+        error without its traceback means no frame that held the header outlives the call.
+        """
+        try:
+            return httpclient.request(method, self._urls(connector.service) + path,
+                                      headers=connector.inject(credential), json=args)
+        except VaultLabError as exc:
+            return _scrubbed(exc)
+
     def _credential(self, connector: Connector, tenant: str) -> Secret:
-        """The credential to inject: opened from the store once per store generation.
+        """The credential to inject, opened from the store once per secret and store generation.
 
         The broker is the one process that must hold credentials anyway; keeping
         the opened value until the store changes (a rotation bumps its
-        generation) saves a database read and a decryption per call.
+        generation) saves a database read and a decryption per call. Each
+        (tenant, secret) is opened on its own: a row that does not open fails
+        the calls that need it, every time it is asked for, and nothing else.
+
+        Raises:
+            SecretStoreError: missing, or ``CorruptSecretError``: the row does not open.
+            AccessDenied: ``no_refresh``: an OAuth tool, and this broker holds no refresh keeper.
+            UpstreamError: the upstream token endpoint refused the refresh.
         """
         if connector.uses_oauth:
             if self._refresh is None:
                 raise AccessDenied("no_refresh", "this broker holds no upstream OAuth client")
             return self._refresh.access_token(tenant)
-        key = (tenant, connector.secret, self._store.generation)
-        secret = self._opened.get(key)
-        if secret is None:
-            secret = self._store.get(tenant, connector.secret)
-            with self._lock:
-                self._opened = {k: v for k, v in self._opened.items() if k[2] == key[2]}
-                self._opened[key] = secret
+        key = (tenant, connector.secret)
+        generation = self._store.generation
+        entry = self._opened.get(key)
+        if entry is not None and entry[0] == generation:
+            return entry[1]
+        secret = self._store.get(tenant, connector.secret)
+        with self._lock:
+            self._opened[key] = (generation, secret)
         return secret
 
     def _redactor(self, tenant: str, extra: Secret) -> Redactor:
-        """A redactor for every secret the tenant has, compiled once per store generation.
+        """A redactor for every secret of the tenant that opens, built once per store generation.
 
         The injected credential is included even when it is not in the store
-        (an OAuth access token), and a change to the store recompiles.
+        (an OAuth access token), and a change to the store rebuilds. A secret
+        that does not open is left out (it can be neither injected nor echoed
+        by this broker) and its name is kept in :meth:`unreadable`; it never
+        stops the tenant's other tools.
         """
-        key = (tenant, str(self._store.generation), extra.name, str(hash(extra.reveal())))
+        generation = self._store.generation
+        entry = self._redactors.get(tenant)
+        if entry is not None and entry[0] == generation and (entry[1] is extra or entry[1] == extra):
+            return entry[2]
+        secrets: list[Secret] = []
+        broken: list[str] = []
+        for name in self._store.names(tenant):
+            if name in PUBLIC_NAMES:
+                continue
+            try:
+                secrets.append(self._store.get(tenant, name))
+            except SecretStoreError:
+                broken.append(name)
+        redactor = Redactor([*secrets, extra])
         with self._lock:
-            redactor = self._redactors.get(key)
-            if redactor is None:
-                secrets = [self._store.get(tenant, n) for n in self._store.names(tenant)
-                       if n not in PUBLIC_NAMES]
-                redactor = Redactor([*secrets, extra])
-                self._redactors = {k: v for k, v in self._redactors.items() if k[0] != tenant}
-                self._redactors[key] = redactor
-            return redactor
+            self._redactors[tenant] = (generation, extra, redactor)
+            self._unreadable[tenant] = tuple(broken)
+        return redactor
+
+    def unreadable(self, tenant: str) -> tuple[str, ...]:
+        """Names of the tenant's secrets that did not open when its redactor was last built."""
+        return self._unreadable.get(tenant, ())
 
     def _deny(self, claims: Any, tool: str, method: str, path: str, code: str, why: str) -> AccessDenied:
         self._record(claims, tool, method, path, "deny", code, why)

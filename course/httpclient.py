@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import http.client
 import json as _json
+import select
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from .errors import VaultLabError
 
 __all__ = [
     "ClientStats",
+    "IDEMPOTENT_METHODS",
     "HTTPError",
     "Response",
     "close_idle_connections",
@@ -37,8 +40,8 @@ __all__ = [
 
 _MAX_IDLE_PER_ORIGIN = 16
 
-# Errors that mean "the server closed a kept-alive connection before we used it":
-# worth exactly one retry on a fresh connection.
+# Errors that mean "the server closed a kept-alive connection": the request may or may not
+# have been read and acted on, so only an idempotent request is re-sent (once, on a fresh one).
 _STALE_ERRORS: tuple[type[BaseException], ...] = (
     http.client.RemoteDisconnected,  # also a ConnectionResetError and a BadStatusLine
     ConnectionResetError,
@@ -47,20 +50,28 @@ _STALE_ERRORS: tuple[type[BaseException], ...] = (
     http.client.BadStatusLine,
 )
 
+# Repeating one of these has the effect of doing it once (RFC 9110, 9.2.2): safe to re-send.
+IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+
 
 class HTTPError(VaultLabError):
     """The request never got an HTTP answer (refused, reset, timed out, malformed reply).
 
     An HTTP error *status* (404, 500, ...) is not an HTTPError: it is a
     :class:`Response`. The message holds method, path and failure kind only.
+
+    ``sent`` says whether any byte of the request may have reached the server:
+    False only when the failure came before sending (no connection, a header
+    http.client refuses to write). When it is True the server may have acted.
     """
 
     code = "http"
 
-    def __init__(self, method: str, path: str, reason: str) -> None:
+    def __init__(self, method: str, path: str, reason: str, *, sent: bool = True) -> None:
         self.method = method
         self.path = path
         self.reason = reason
+        self.sent = sent
         super().__init__(f"{method} {path} failed: {reason}")
 
 
@@ -99,7 +110,13 @@ class Response:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientStats:
-    """How many TCP connections the client opened, and how many requests reused one."""
+    """How many TCP connections the client opened, how many requests reused one, and retries.
+
+    ``retried`` counts requests whose kept-alive connection the server had
+    closed and that went out on a fresh one instead: found closed before
+    sending (any method), or failed after sending and re-sent (idempotent
+    methods only).
+    """
 
     opened: int
     reused: int
@@ -120,16 +137,26 @@ class _Pool:
         self.retried = 0
 
     def checkout(self, origin: _Origin, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        dead: list[http.client.HTTPConnection] = []
         with self._lock:
             idle = self._idle.get(origin, [])
             while idle:
                 conn = idle.pop()
-                if conn.sock is not None:
+                if conn.sock is not None and not _closed_by_peer(conn.sock):
                     self.reused += 1
                     conn.timeout = timeout
                     conn.sock.settimeout(timeout)
-                    return conn, True
-            self.opened += 1
+                    break
+                dead.append(conn)
+            else:
+                conn = None
+                self.opened += 1
+            if dead:
+                self.retried += 1  # found closed before sending: the fresh connection is the retry
+        for stale in dead:
+            stale.close()
+        if conn is not None:
+            return conn, True
         scheme, host, port = origin
         cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
         return cls(host, port, timeout=timeout), False
@@ -213,12 +240,17 @@ def request(
     """Send one request on a pooled keep-alive connection and read the whole answer.
 
     ``json=`` is encoded compactly and sets ``Content-Type: application/json``
-    unless given. A request that fails on a *reused* connection because the
-    server had closed it is retried once on a fresh connection.
+    unless given. A pooled connection the server has already closed is noticed
+    before sending and replaced. A request that fails on a *reused* connection
+    after it went out (the server may have acted on it) is re-sent once on a
+    fresh connection only if its method is idempotent (:data:`IDEMPOTENT_METHODS`);
+    a POST is never sent twice: it fails with ``HTTPError(sent=True)``.
 
     Raises:
-        HTTPError: no HTTP answer (refused, reset, timed out, malformed reply);
-            the message holds method, path and failure kind, never headers or body.
+        HTTPError: no HTTP answer (refused, reset, timed out, malformed reply, a header
+            value http.client refuses); the message holds method, path and failure
+            kind, never headers or body, nothing is chained to it, and its traceback
+            holds no header (the locals that held them are gone before it is raised).
         ValueError: both ``json`` and ``body`` were given.
     """
     method = method.upper()
@@ -226,33 +258,59 @@ def request(
     sent_headers, payload = _payload(headers, json, body)
     if payload is not None and not any(k.lower() == "content-length" for k in sent_headers):
         sent_headers["Content-Length"] = str(len(payload))
+    reason, sent = "", False
     for attempt in (0, 1):
         conn, reused = _POOL.checkout(origin, timeout)
+        sent = written = False  # until a byte may have left: connect and header checks come first
+        failure: BaseException | None = None
+        answer: http.client.HTTPResponse | None = None
+        data = b""
         try:
+            if conn.sock is None:
+                conn.connect()
+            sent = True
             conn.request(method, target, body=payload, headers=sent_headers)
+            written = True
             answer = conn.getresponse()
             data = answer.read()
-        except _STALE_ERRORS as exc:
-            conn.close()
-            if reused and attempt == 0:
-                _POOL.count_retry()
-                continue
-            raise HTTPError(method, path, _reason(exc)) from None
+        except ValueError as exc:  # from request(): a request line or header refused before writing
+            failure, sent = exc, written
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise HTTPError(method, path, _reason(exc)) from None
-        if answer.will_close:
-            conn.close()
-        else:
-            _POOL.checkin(origin, conn)
-        return Response(status=answer.status, headers=tuple(answer.getheaders()), body=data)
-    raise AssertionError("unreachable")  # pragma: no cover
+            failure = exc
+        if failure is None and answer is not None:
+            if answer.will_close:
+                conn.close()
+            else:
+                _POOL.checkin(origin, conn)
+            return Response(status=answer.status, headers=tuple(answer.getheaders()), body=data)
+        conn.close()
+        if (isinstance(failure, _STALE_ERRORS) and reused and attempt == 0
+                and method in IDEMPOTENT_METHODS):
+            _POOL.count_retry()
+            continue
+        reason = _reason(failure)
+        break
+    # Raised here, outside every handler, with the locals that held credentials gone: the
+    # error chains to nothing and its traceback frames hold no header, body or URL query.
+    del headers, sent_headers, json, body, payload, url, target, failure, conn, answer, data
+    raise HTTPError(method, path, reason, sent=sent)
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: the server's close (or junk), never an answer."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _reason(exc: BaseException) -> str:
     """A failure kind that names the error class only (its text could echo request data)."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ValueError):
+        return "a request line or header value http.client refuses"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, http.client.RemoteDisconnected):

@@ -13,6 +13,8 @@ import json
 import pickle
 import socket
 import threading
+import time
+import traceback
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +28,9 @@ from course.broker import Broker, ToolResult
 from course.clock import ManualClock
 from course.errors import (
     AccessDenied,
+    CorruptSecretError,
     ExpiredTokenError,
+    InvalidRequestError,
     RevokedTokenError,
     TokenError,
     UpstreamError,
@@ -96,6 +100,16 @@ def _counts(lab: agent.Lab) -> dict[str, int]:
 
 def _tool_calls(lab: agent.Lab) -> list[tuple[str | None, str]]:
     return [(e.decision, e.reason) for e in lab.log.events() if e.event == "tool_call"]
+
+
+def _corrupt(store: SecretStore, tenant: str, name: str) -> None:
+    """Flip one bit of the sealed row, straight in the SQLite database (no store API involved)."""
+    db = store._db
+    (sealed,) = db.execute("SELECT ciphertext FROM secrets WHERE tenant=? AND name=?",
+                           (tenant, name)).fetchone()
+    db.execute("UPDATE secrets SET ciphertext=? WHERE tenant=? AND name=?",
+               (sealed[:-1] + bytes([sealed[-1] ^ 1]), tenant, name))
+    db.commit()
 
 
 def _broker(lab: agent.Lab, urls: Any) -> Broker:
@@ -518,3 +532,329 @@ def test_a_rotated_credential_is_used_at_once(lab: agent.Lab) -> None:
     assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
     lab.store.put("acme", "tickets", "tk_live_rotatedbutnotyetknowntotheservice0")
     assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 401
+
+
+# ---------------------------------------------------------------- bounded arguments
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"k": [value]}
+    return {"charge": value}
+
+
+@pytest.mark.parametrize("args", [
+    _deep(100_000),  # far past the recursion limit: used to escape as RecursionError, unlogged
+    _deep(40),
+    {"charge": b"bytes are not JSON"},
+    {"charge": {1, 2}},
+    {"amount": float("nan")},
+    {"charge": "lone \ud800 surrogate"},
+    {1: "a non-string key"},
+    ["a", "list", "is", "not", "an", "object"],
+    "a string",
+])
+def test_arguments_that_are_not_bounded_json_are_refused_logged_and_spend_nothing(
+        lab: agent.Lab, args: Any) -> None:
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund",
+                   single_use=True).token
+    with pytest.raises(InvalidRequestError) as refused:
+        lab.broker.call(token, tool="payments", method="POST", path="/refunds", json=args)
+    assert refused.value.code == "invalid_request" and refused.value.__context__ is None
+    assert _tool_calls(lab) == [("deny", "invalid_request")]
+    assert _counts(lab)["payments"] == 0
+    # The single-use token was not spent by the refusal: its one use is still there.
+    result = lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
+    assert result.status == 400 and _counts(lab)["payments"] == 1
+    with pytest.raises(RevokedTokenError):
+        lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
+
+
+def test_a_deep_approved_argument_is_refused_before_the_approval_digest(lab: agent.Lab) -> None:
+    issued = _production_token(lab, "1.4.2")
+    with pytest.raises(InvalidRequestError):  # intent_digest would recurse: it must never see it
+        lab.broker.call(issued.token, tool="deploy:production", method="POST",
+                        path="/environments/production/deployments", json=_deep(100_000))
+    assert _tool_calls(lab) == [("deny", "invalid_request")] and _counts(lab)["deploy"] == 0
+
+
+# ---------------------------------------------------------------- when a single-use token is spent
+
+
+def test_refusals_before_sending_never_spend_a_single_use_token(lab: agent.Lab) -> None:
+    issued = _production_token(lab, "1.4.2")  # approved tokens are single-use
+    assert issued.claims.single_use
+    call = dict(tool="deploy:production", method="POST", path="/environments/production/deployments")
+    with pytest.raises(AccessDenied):
+        lab.broker.call(issued.token, **call, json={"version": "9.9.9"})  # approval_mismatch
+    with pytest.raises(AccessDenied):
+        lab.broker.call(issued.token, tool="deploy:production", method="DELETE",
+                        path="/environments/production/deployments")  # operation_not_allowed
+    good = lab.store.get("acme", "deploy:production")
+    _corrupt(lab.store, "acme", "deploy:production")
+    with pytest.raises(CorruptSecretError):
+        lab.broker.call(issued.token, **call, json={"version": "1.4.2"})
+    lab.store.put("acme", "deploy:production", good)  # repaired (and the generation moves)
+    assert lab.broker.call(issued.token, **call, json={"version": "1.4.2"}).status == 201
+    assert [r for _, r in _tool_calls(lab)] == ["approval_mismatch", "operation_not_allowed",
+                                                "secret_corrupt", "tool_call"]
+    assert _counts(lab)["deploy"] == 1
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_request_that_never_left_gives_the_single_use_token_back(lab: agent.Lab) -> None:
+    where = {"payments": _dead_url()}
+    broker = _broker(lab, lambda s: where.get(s) or lab.world.url(s))
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund",
+                   single_use=True).token
+    refund = dict(tool="payments", method="POST", path="/refunds", json={"charge": "ch_1"})
+    with pytest.raises(UpstreamError) as failed:
+        broker.call(token, **refund)  # connection refused: not a byte was sent
+    assert "connection refused" in str(failed.value)
+    del where["payments"]  # the service is back
+    assert broker.call(token, **refund).status < 500  # the one use was still there
+    with pytest.raises(RevokedTokenError):
+        broker.call(token, **refund)
+    assert [r for _, r in _tool_calls(lab)] == ["upstream_error", "tool_call", "replay"]
+    assert _counts(lab)["payments"] == 1
+
+
+def test_a_request_that_reached_the_service_spends_the_token_even_without_an_answer(
+        lab: agent.Lab, hang_up: _HangUp) -> None:
+    """Decided: spent when sent. The service may have acted; a retry must not act twice."""
+    broker = _broker(lab, lambda s: hang_up.url if s == "payments" else lab.world.url(s))
+    httpclient.request("GET", hang_up.url + "/warm")  # a kept-alive connection to reuse
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund",
+                   single_use=True).token
+    refund = dict(tool="payments", method="POST", path="/refunds", json={"charge": "ch_1"})
+    with pytest.raises(UpstreamError) as failed:
+        broker.call(token, **refund)  # it acted, then hung up without answering
+    assert failed.value.status == 0 and failed.value.__context__ is None
+    with pytest.raises(RevokedTokenError) as replay:
+        broker.call(token, **refund)
+    assert replay.value.scope == "replay"
+    assert hang_up.posts == 1  # acted on exactly once
+    assert [r for _, r in _tool_calls(lab)] == ["upstream_error", "replay"]
+
+
+def test_an_upstream_error_status_is_an_answer_and_spends_the_token(lab: agent.Lab) -> None:
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund",
+                   single_use=True).token
+    assert lab.broker.call(token, tool="payments", method="POST", path="/refunds",
+                           json={}).status == 400
+    with pytest.raises(RevokedTokenError):
+        lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
+
+
+# ---------------------------------------------------------------- no secret in any frame
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [e.__context__, e.__cause__]
+    return seen
+
+
+def _frames_holding(exc: BaseException, value: str) -> list[str]:
+    """Every frame (and exception attribute) in the whole chain whose repr holds ``value``.
+
+    The test's own frame is skipped: pytest's assertion rewriting keeps the literals there.
+    """
+    found = []
+    for e in _chain(exc):
+        if value in repr(e.args) or value in repr(vars(e)) or value in str(e):
+            found.append(f"{type(e).__name__} attributes")
+        for frame, _ in traceback.walk_tb(e.__traceback__):
+            if frame.f_code.co_filename != __file__ and value in repr(frame.f_locals):
+                found.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+    return found
+
+
+class _EchoThenCutHandler(BaseHTTPRequestHandler):
+    """The payments service's key-echoing 400, cut short: it promises more body than it sends."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"error": {"type": "invalid_request_error", "debug": {
+            "api_key": self.headers.get("X-Api-Key") or ""}}}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) + 100))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Silenced."""
+
+
+def _catch_upstream_error(broker: Broker, token: str) -> UpstreamError:
+    """The call, caught in a frame that holds no secret of its own."""
+    try:
+        broker.call(token, tool="payments", method="POST", path="/refunds", json={"charge": "x"})
+    except UpstreamError as exc:
+        return exc
+    raise AssertionError("expected an UpstreamError")
+
+
+@pytest.mark.parametrize("where", ["echo_then_cut", "dead_port"])
+def test_an_upstream_error_carries_no_secret_in_any_frame_or_chained_error(
+        lab: agent.Lab, where: str) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoThenCutHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}" if where == "echo_then_cut" else _dead_url()
+    try:
+        broker = _broker(lab, lambda s: url if s == "payments" else lab.world.url(s))
+        token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+        exc = _catch_upstream_error(broker, token)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    key = lab.store.get("acme", "payments").reveal()
+    assert exc.__traceback__ is not None
+    assert _frames_holding(exc, key) == []
+    assert _chain(exc) == [exc]  # nothing chained at all
+    text = f"{exc} {exc!r}"
+    assert key not in text and not _leaks(lab, text)
+    assert text.startswith("upstream answered 0: POST /refunds failed: ")
+    assert _tool_calls(lab) == [("deny", "upstream_error")]
+    assert key not in "\n".join(lab.log.lines())
+
+
+def test_a_corrupt_credential_error_carries_no_frame_from_the_store(lab: agent.Lab) -> None:
+    _corrupt(lab.store, "acme", "payments")
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    with pytest.raises(CorruptSecretError) as failed:
+        lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
+    assert _chain(failed.value) == [failed.value]
+    assert [f.f_code.co_name for f, _ in traceback.walk_tb(failed.value.__traceback__)][-1] == "call"
+    assert _tool_calls(lab) == [("deny", "secret_corrupt")]
+
+
+# ---------------------------------------------------------------- the HTTP client never acts twice
+
+
+class _HangUp:
+    """A server that acts on every request and hangs up, unanswered, on a kept-alive connection.
+
+    On a fresh connection it answers 200; on one that already served a request it
+    counts the request (it acted) and closes without a word. ``idle_timeout``
+    closes idle kept-alive connections from the server side.
+    """
+
+    def __init__(self, idle_timeout: float | None = None) -> None:
+        owner = self
+        self.posts = self.gets = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = idle_timeout
+            served = 0
+
+            def _act(self, kind: str) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                setattr(owner, kind, getattr(owner, kind) + 1)
+                self.served += 1
+                if self.served > 1:
+                    self.close_connection = True  # acted; now hang up without answering
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._act("posts")
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._act("gets")
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                """Silenced."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+        httpclient.close_idle_connections(self.url)
+
+
+@pytest.fixture
+def hang_up() -> Iterator[_HangUp]:
+    server = _HangUp()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_post_is_never_re_sent_after_the_server_dropped_the_connection(hang_up: _HangUp) -> None:
+    assert httpclient.request("GET", hang_up.url + "/warm").status == 200  # connection now pooled
+    before = httpclient.stats()
+    with pytest.raises(httpclient.HTTPError) as failed:
+        httpclient.request("POST", hang_up.url + "/charges", json={"amount": 500})
+    assert hang_up.posts == 1, "the charge reached the service twice"
+    assert failed.value.sent is True and failed.value.code == "http"
+    assert str(failed.value).startswith("POST /charges failed: ")
+    assert httpclient.stats().retried == before.retried
+
+
+def test_an_idempotent_request_is_re_sent_once_after_a_dropped_connection(hang_up: _HangUp) -> None:
+    assert httpclient.request("GET", hang_up.url + "/warm").status == 200
+    before = httpclient.stats()
+    assert httpclient.request("GET", hang_up.url + "/charges").status == 200
+    assert hang_up.gets == 3  # warm, the dropped one, the re-sent one
+    assert httpclient.stats().retried - before.retried == 1
+
+
+def test_a_connection_closed_while_idle_is_replaced_before_a_post_is_sent() -> None:
+    server = _HangUp(idle_timeout=0.1)
+    try:
+        assert httpclient.request("GET", server.url + "/warm").status == 200
+        time.sleep(0.4)  # the server closes the idle keep-alive connection after 0.1 s
+        assert httpclient.request("POST", server.url + "/charges", json={"amount": 1}).status == 200
+        assert server.posts == 1
+    finally:
+        server.close()
+
+
+def test_a_request_that_never_left_says_so() -> None:
+    with pytest.raises(httpclient.HTTPError) as refused:
+        httpclient.request("POST", _dead_url() + "/charges", json={"amount": 1})
+    assert refused.value.sent is False and refused.value.__context__ is None
+
+
+def test_a_header_http_client_refuses_is_a_typed_error_without_the_value(hang_up: _HangUp) -> None:
+    with pytest.raises(httpclient.HTTPError) as refused:
+        httpclient.request("GET", hang_up.url + "/x", headers={"X-Api-Key": "sk_live_bad\r\nX-Evil: 1"})
+    exc = refused.value
+    assert exc.sent is False and "sk_live_bad" not in f"{exc} {exc!r}" and exc.__context__ is None
+    assert _frames_holding(exc, "sk_live_bad") == []
+    assert hang_up.gets == 0
