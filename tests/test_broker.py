@@ -17,6 +17,7 @@ import time
 import traceback
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,7 +54,20 @@ def shared_world() -> Iterator[World]:
         yield world
 
 
-def _fresh_lab(world: World) -> agent.Lab:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Lab:
+    """The pieces a broker test touches, assembled here by hand (no composition root involved)."""
+
+    world: World
+    store: SecretStore
+    vault: Vault
+    broker: Broker
+    refresh: RefreshKeeper
+    clock: ManualClock
+    log: AccessLog
+
+
+def _fresh_lab(world: World) -> _Lab:
     """A fresh vault, store, broker, clock and log around ``world``; its records start empty."""
     world.reset_records()
     clock = ManualClock()
@@ -64,26 +78,26 @@ def _fresh_lab(world: World) -> agent.Lab:
     keeper = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token", clock=clock)
     broker = Broker(verifier_for=vault.verifier, store=store, urls=world.url, clock=clock, log=log,
                     refresh=keeper)
-    return agent.Lab(world=world, store=store, vault=vault, broker=broker, refresh=keeper,
-                     clock=clock, log=log)
+    return _Lab(world=world, store=store, vault=vault, broker=broker, refresh=keeper,
+                clock=clock, log=log)
 
 
 @pytest.fixture
-def lab(shared_world: World) -> agent.Lab:
+def lab(shared_world: World) -> _Lab:
     return _fresh_lab(shared_world)
 
 
-def _credentials(lab: agent.Lab) -> list[Secret]:
+def _credentials(lab: _Lab) -> list[Secret]:
     return [lab.world.credential(t, n) for t in TENANTS for n in CREDENTIAL_NAMES
             if n != "oauth:client_id"]
 
 
-def _leaks(lab: agent.Lab, text: str) -> set[tuple[str, str]]:
+def _leaks(lab: _Lab, text: str) -> set[tuple[str, str]]:
     """(name, form) of every world credential in ``text``; shapes too (JWTs, bearer tokens)."""
     return {(f.name, f.form) for f in Redactor(_credentials(lab)).find(text)}
 
 
-def _token(lab: agent.Lab, tool: str = "tickets", scopes: tuple[str, ...] = ("tickets:read",), *,
+def _token(lab: _Lab, tool: str = "tickets", scopes: tuple[str, ...] = ("tickets:read",), *,
            user: str = "alice", agent_name: str = "helpdesk-bot", task: str = "triage",
            tenant: str = "acme", ttl: int = 300, single_use: bool = False,
            intent: tuple[tuple[str, str], ...] = (), approver: str | None = None) -> Any:
@@ -94,11 +108,11 @@ def _token(lab: agent.Lab, tool: str = "tickets", scopes: tuple[str, ...] = ("ti
     return lab.vault.request(request, approval=approval, single_use=single_use)
 
 
-def _counts(lab: agent.Lab) -> dict[str, int]:
+def _counts(lab: _Lab) -> dict[str, int]:
     return {s: len(lab.world.received(s)) for s in SERVICES}
 
 
-def _tool_calls(lab: agent.Lab) -> list[tuple[str | None, str]]:
+def _tool_calls(lab: _Lab) -> list[tuple[str | None, str]]:
     return [(e.decision, e.reason) for e in lab.log.events() if e.event == "tool_call"]
 
 
@@ -112,7 +126,7 @@ def _corrupt(store: SecretStore, tenant: str, name: str) -> None:
     db.commit()
 
 
-def _broker(lab: agent.Lab, urls: Any) -> Broker:
+def _broker(lab: _Lab, urls: Any) -> Broker:
     return Broker(verifier_for=lab.vault.verifier, store=lab.store, urls=urls, clock=lab.clock,
                   log=lab.log, refresh=lab.refresh)
 
@@ -120,7 +134,7 @@ def _broker(lab: agent.Lab, urls: Any) -> Broker:
 # ---------------------------------------------------------------- the credential, injected
 
 
-def test_call_injects_the_token_tenants_key_and_the_service_accepts_it(lab: agent.Lab) -> None:
+def test_call_injects_the_token_tenants_key_and_the_service_accepts_it(lab: _Lab) -> None:
     result = lab.broker.call(_token(lab).token, tool="tickets", method="GET", path="/tickets")
     assert result.status == 200
     seen = lab.world.received("tickets")[-1]
@@ -128,21 +142,21 @@ def test_call_injects_the_token_tenants_key_and_the_service_accepts_it(lab: agen
     assert {t["id"] for t in result.json()["tickets"]} == {"T-1001", "T-1002", "T-1003", "T-1004"}
 
 
-def test_other_tenants_token_gets_other_tenants_key(lab: agent.Lab) -> None:
+def test_other_tenants_token_gets_other_tenants_key(lab: _Lab) -> None:
     token = _token(lab, user="gina", tenant="globex").token
     result = lab.broker.call(token, tool="tickets", method="GET", path="/tickets")
     assert result.status == 200 and lab.world.received("tickets")[-1].tenant == "globex"
     assert {t["id"] for t in result.json()["tickets"]} == {"T-2001", "T-2002", "T-2003", "T-2004"}
 
 
-def test_raw_api_key_goes_in_x_api_key(lab: agent.Lab) -> None:
+def test_raw_api_key_goes_in_x_api_key(lab: _Lab) -> None:
     token = _token(lab, "payments", ("payments:read",), user="bob", task="refund").token
     result = lab.broker.call(token, tool="payments", method="GET", path="/charges")
     assert result.status == 200
     assert lab.world.received("payments")[-1].credential_name == "payments"
 
 
-def test_a_tenant_named_in_the_body_never_chooses_the_credential(lab: agent.Lab) -> None:
+def test_a_tenant_named_in_the_body_never_chooses_the_credential(lab: _Lab) -> None:
     token = _token(lab, "payments", ("payments:read",), user="bob", task="refund").token
     result = lab.broker.call(token, tool="payments", method="GET", path="/charges",
                              json={"tenant": "globex", "customer": "cus_globex_cfo"})
@@ -150,7 +164,7 @@ def test_a_tenant_named_in_the_body_never_chooses_the_credential(lab: agent.Lab)
     assert all(c["customer"].startswith("cus_acme") for c in result.json()["data"])
 
 
-def test_call_has_no_way_to_name_a_tenant(lab: agent.Lab) -> None:
+def test_call_has_no_way_to_name_a_tenant(lab: _Lab) -> None:
     with pytest.raises(TypeError):
         lab.broker.call(_token(lab).token, tool="tickets", method="GET", path="/tickets",
                         tenant="globex")  # type: ignore[call-arg]
@@ -160,7 +174,7 @@ def test_call_has_no_way_to_name_a_tenant(lab: agent.Lab) -> None:
 # ---------------------------------------------------------------- refusals
 
 
-def test_unknown_tool_is_refused_and_logged(lab: agent.Lab) -> None:
+def test_unknown_tool_is_refused_and_logged(lab: _Lab) -> None:
     with pytest.raises(AccessDenied) as denied:
         lab.broker.call(_token(lab).token, tool="shell", method="POST", path="/run")
     assert denied.value.code == "unknown_tool"
@@ -187,7 +201,7 @@ def test_unknown_tool_is_refused_and_logged(lab: agent.Lab) -> None:
     ("GET /tickets HTTP/1.1\r\nX-Injected: 1\r\n", "/tickets"),
 ])
 def test_operation_not_in_the_catalogue_is_refused_before_any_request(
-        lab: agent.Lab, method: str, path: str) -> None:
+        lab: _Lab, method: str, path: str) -> None:
     token = _token(lab, scopes=("tickets:read", "tickets:write")).token
     with pytest.raises(AccessDenied) as denied:
         lab.broker.call(token, tool="tickets", method=method, path=path)
@@ -196,7 +210,7 @@ def test_operation_not_in_the_catalogue_is_refused_before_any_request(
     assert _tool_calls(lab) == [("deny", "operation_not_allowed")]
 
 
-def test_non_string_path_is_refused(lab: agent.Lab) -> None:
+def test_non_string_path_is_refused(lab: _Lab) -> None:
     with pytest.raises(AccessDenied) as denied:
         lab.broker.call(_token(lab).token, tool="tickets", method="GET",
                         path=b"/tickets")  # type: ignore[arg-type]
@@ -207,7 +221,7 @@ def test_non_string_path_is_refused(lab: agent.Lab) -> None:
     ("POST", "/tickets", {"title": "x", "body": "y"}),
     ("POST", "/tickets/T-1001/comments", {"body": "y"}),
 ])
-def test_scope_missing_is_refused_for_every_method(lab: agent.Lab, method: str, path: str,
+def test_scope_missing_is_refused_for_every_method(lab: _Lab, method: str, path: str,
                                                    body: dict[str, str]) -> None:
     token = _token(lab, scopes=("tickets:read",)).token
     with pytest.raises(AccessDenied) as denied:
@@ -217,7 +231,7 @@ def test_scope_missing_is_refused_for_every_method(lab: agent.Lab, method: str, 
     assert _tool_calls(lab) == [("deny", "scope_missing")]
 
 
-def test_token_for_another_tool_is_refused_as_wrong_audience(lab: agent.Lab) -> None:
+def test_token_for_another_tool_is_refused_as_wrong_audience(lab: _Lab) -> None:
     with pytest.raises(WrongAudienceError):
         lab.broker.call(_token(lab).token, tool="payments", method="GET", path="/charges")
     assert _tool_calls(lab) == [("deny", "wrong_audience")]
@@ -225,7 +239,7 @@ def test_token_for_another_tool_is_refused_as_wrong_audience(lab: agent.Lab) -> 
 
 
 @pytest.mark.parametrize("how", ["session", "token", "agent", "tenant"])
-def test_revoked_token_is_refused(lab: agent.Lab, how: str) -> None:
+def test_revoked_token_is_refused(lab: _Lab, how: str) -> None:
     issued = _token(lab)
     first = lab.broker.call(issued.token, tool="tickets", method="GET", path="/tickets")
     assert first.status == 200
@@ -240,7 +254,7 @@ def test_revoked_token_is_refused(lab: agent.Lab, how: str) -> None:
     assert _counts(lab)["tickets"] == 1
 
 
-def test_expired_token_is_refused(lab: agent.Lab) -> None:
+def test_expired_token_is_refused(lab: _Lab) -> None:
     issued = _token(lab, ttl=60)
     lab.clock.advance(60 + 5)  # exp + the verifier's leeway
     with pytest.raises(ExpiredTokenError):
@@ -249,7 +263,7 @@ def test_expired_token_is_refused(lab: agent.Lab) -> None:
     assert _counts(lab)["tickets"] == 0
 
 
-def test_forged_token_is_refused(lab: agent.Lab) -> None:
+def test_forged_token_is_refused(lab: _Lab) -> None:
     token = _token(lab).token
     head, payload, sig = token.split(".")
     with pytest.raises(TokenError):
@@ -258,7 +272,7 @@ def test_forged_token_is_refused(lab: agent.Lab) -> None:
     assert _counts(lab)["tickets"] == 0
 
 
-def test_single_use_token_cannot_be_replayed(lab: agent.Lab) -> None:
+def test_single_use_token_cannot_be_replayed(lab: _Lab) -> None:
     token = _token(lab, single_use=True).token
     assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
     with pytest.raises(RevokedTokenError) as replay:
@@ -268,7 +282,7 @@ def test_single_use_token_cannot_be_replayed(lab: agent.Lab) -> None:
     assert _counts(lab)["tickets"] == 1
 
 
-def test_single_use_token_cannot_be_replayed_inside_the_expiry_leeway(lab: agent.Lab) -> None:
+def test_single_use_token_cannot_be_replayed_inside_the_expiry_leeway(lab: _Lab) -> None:
     token = _token(lab, ttl=60, single_use=True).token
     lab.clock.advance(59)
     assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
@@ -277,7 +291,7 @@ def test_single_use_token_cannot_be_replayed_inside_the_expiry_leeway(lab: agent
         lab.broker.call(token, tool="tickets", method="GET", path="/tickets")
 
 
-def test_single_use_token_refused_for_scope_is_not_burned(lab: agent.Lab) -> None:
+def test_single_use_token_refused_for_scope_is_not_burned(lab: _Lab) -> None:
     token = _token(lab, single_use=True).token
     with pytest.raises(AccessDenied):
         lab.broker.call(token, tool="tickets", method="POST", path="/tickets",
@@ -285,7 +299,7 @@ def test_single_use_token_refused_for_scope_is_not_burned(lab: agent.Lab) -> Non
     assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
 
 
-def _production_token(lab: agent.Lab, version: str) -> Any:
+def _production_token(lab: _Lab, version: str) -> Any:
     return _token(lab, "deploy:production", ("deploy:write",), agent_name="deploy-bot",
                   task="deploy", ttl=120, intent=(("version", version),), approver="carol")
 
@@ -297,7 +311,7 @@ def _production_token(lab: agent.Lab, version: str) -> Any:
     None,
 ])
 def test_arguments_differing_from_the_approved_ones_are_refused(
-        lab: agent.Lab, body: dict[str, str] | None) -> None:
+        lab: _Lab, body: dict[str, str] | None) -> None:
     issued = _production_token(lab, "1.4.2")
     assert issued.claims.approval is not None
     with pytest.raises(AccessDenied) as denied:
@@ -308,7 +322,7 @@ def test_arguments_differing_from_the_approved_ones_are_refused(
     assert _tool_calls(lab) == [("deny", "approval_mismatch")]
 
 
-def test_the_approved_arguments_go_through_with_the_environments_own_key(lab: agent.Lab) -> None:
+def test_the_approved_arguments_go_through_with_the_environments_own_key(lab: _Lab) -> None:
     issued = _production_token(lab, "1.4.2")
     result = lab.broker.call(issued.token, tool="deploy:production", method="POST",
                              path="/environments/production/deployments", json={"version": "1.4.2"})
@@ -320,7 +334,7 @@ def test_the_approved_arguments_go_through_with_the_environments_own_key(lab: ag
 # ---------------------------------------------------------------- redaction and upstream errors
 
 
-def test_payments_400_echo_comes_back_redacted(lab: agent.Lab) -> None:
+def test_payments_400_echo_comes_back_redacted(lab: _Lab) -> None:
     token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
     result = lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
     assert result.status == 400
@@ -380,7 +394,7 @@ def echo_url() -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def test_echoed_key_is_redacted_in_every_encoded_form(lab: agent.Lab, echo_url: str) -> None:
+def test_echoed_key_is_redacted_in_every_encoded_form(lab: _Lab, echo_url: str) -> None:
     broker = _broker(lab, lambda s: echo_url if s == "payments" else lab.world.url(s))
     token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
     result = broker.call(token, tool="payments", method="POST", path="/refunds",
@@ -392,7 +406,7 @@ def test_echoed_key_is_redacted_in_every_encoded_form(lab: agent.Lab, echo_url: 
         assert "[REDACTED:payments]" in text, form
 
 
-def test_upstream_connection_failure_is_a_typed_error_without_secrets(lab: agent.Lab) -> None:
+def test_upstream_connection_failure_is_a_typed_error_without_secrets(lab: _Lab) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -407,7 +421,7 @@ def test_upstream_connection_failure_is_a_typed_error_without_secrets(lab: agent
     assert "POST /refunds" in text and not _leaks(lab, text)
 
 
-def test_upstream_failure_is_logged(lab: agent.Lab) -> None:
+def test_upstream_failure_is_logged(lab: _Lab) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -436,7 +450,7 @@ def test_credential_fetch_failure_is_logged() -> None:
         assert _tool_calls(lab) == [("deny", "upstream_error")]
 
 
-def test_missing_refresh_keeper_refusal_is_logged(lab: agent.Lab) -> None:
+def test_missing_refresh_keeper_refusal_is_logged(lab: _Lab) -> None:
     broker = Broker(verifier_for=lab.vault.verifier, store=lab.store, urls=lab.world.url,
                     clock=lab.clock, log=lab.log)  # no refresh keeper
     token = _token(lab, "files", ("files:read",), task="files").token
@@ -449,7 +463,7 @@ def test_missing_refresh_keeper_refusal_is_logged(lab: agent.Lab) -> None:
 # ---------------------------------------------------------------- the access log
 
 
-def test_every_tool_call_is_logged_with_decision_and_reason(lab: agent.Lab) -> None:
+def test_every_tool_call_is_logged_with_decision_and_reason(lab: _Lab) -> None:
     read = _token(lab).token
     bob = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
     calls: list[tuple[str, dict[str, Any]]] = [
@@ -477,7 +491,7 @@ def test_every_tool_call_is_logged_with_decision_and_reason(lab: agent.Lab) -> N
     assert [e.fact("path") for e in events][:2] == ["/tickets", "/tickets/../oauth/token"]
 
 
-def test_log_lines_hold_no_credential_and_no_token(lab: agent.Lab, echo_url: str) -> None:
+def test_log_lines_hold_no_credential_and_no_token(lab: _Lab, echo_url: str) -> None:
     issued = _token(lab, "payments", ("payments:refund",), user="bob", task="refund")
     lab.broker.call(issued.token, tool="payments", method="POST", path="/refunds", json={})
     echo = _broker(lab, lambda s: echo_url if s == "payments" else lab.world.url(s))
@@ -493,7 +507,7 @@ def test_log_lines_hold_no_credential_and_no_token(lab: agent.Lab, echo_url: str
 # ---------------------------------------------------------------- values that refuse to leak
 
 
-def test_tool_result_repr_shows_no_body(lab: agent.Lab) -> None:
+def test_tool_result_repr_shows_no_body(lab: _Lab) -> None:
     token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
     result = lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
     size = len(result.body)
@@ -501,7 +515,7 @@ def test_tool_result_repr_shows_no_body(lab: agent.Lab) -> None:
     assert isinstance(result, ToolResult) and result.jti.startswith("tok-")
 
 
-def test_broker_refuses_pickling_and_names_only_tools(lab: agent.Lab) -> None:
+def test_broker_refuses_pickling_and_names_only_tools(lab: _Lab) -> None:
     with pytest.raises(TypeError):
         pickle.dumps(lab.broker)
     assert repr(lab.broker) == ("Broker(tools=['deploy:production', 'deploy:staging', 'files', "
@@ -513,7 +527,7 @@ def test_files_tool_uses_the_upstream_access_token_and_never_returns_it() -> Non
         _files_tool_checks(_fresh_lab(world))
 
 
-def _files_tool_checks(lab: agent.Lab) -> None:
+def _files_tool_checks(lab: _Lab) -> None:
     token = _token(lab, "files", ("files:read",), task="files").token
     result = lab.broker.call(token, tool="files", method="GET", path="/files")
     assert result.status == 200 and result.json()["files"][0]["name"] == "q4-forecast.xlsx"
@@ -526,7 +540,7 @@ def _files_tool_checks(lab: agent.Lab) -> None:
                             json={"grant_type": "refresh_token"})
 
 
-def test_a_rotated_credential_is_used_at_once(lab: agent.Lab) -> None:
+def test_a_rotated_credential_is_used_at_once(lab: _Lab) -> None:
     """The broker keeps opened credentials only until the store changes."""
     token = _token(lab).token
     assert lab.broker.call(token, tool="tickets", method="GET", path="/tickets").status == 200
@@ -556,7 +570,7 @@ def _deep(depth: int) -> dict[str, Any]:
     "a string",
 ])
 def test_arguments_that_are_not_bounded_json_are_refused_logged_and_spend_nothing(
-        lab: agent.Lab, args: Any) -> None:
+        lab: _Lab, args: Any) -> None:
     token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund",
                    single_use=True).token
     with pytest.raises(InvalidRequestError) as refused:
@@ -571,7 +585,7 @@ def test_arguments_that_are_not_bounded_json_are_refused_logged_and_spend_nothin
         lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
 
 
-def test_a_deep_approved_argument_is_refused_before_the_approval_digest(lab: agent.Lab) -> None:
+def test_a_deep_approved_argument_is_refused_before_the_approval_digest(lab: _Lab) -> None:
     issued = _production_token(lab, "1.4.2")
     with pytest.raises(InvalidRequestError):  # intent_digest would recurse: it must never see it
         lab.broker.call(issued.token, tool="deploy:production", method="POST",
@@ -582,7 +596,7 @@ def test_a_deep_approved_argument_is_refused_before_the_approval_digest(lab: age
 # ---------------------------------------------------------------- when a single-use token is spent
 
 
-def test_refusals_before_sending_never_spend_a_single_use_token(lab: agent.Lab) -> None:
+def test_refusals_before_sending_never_spend_a_single_use_token(lab: _Lab) -> None:
     issued = _production_token(lab, "1.4.2")  # approved tokens are single-use
     assert issued.claims.single_use
     call = dict(tool="deploy:production", method="POST", path="/environments/production/deployments")
@@ -608,7 +622,7 @@ def _dead_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-def test_a_request_that_never_left_gives_the_single_use_token_back(lab: agent.Lab) -> None:
+def test_a_request_that_never_left_gives_the_single_use_token_back(lab: _Lab) -> None:
     where = {"payments": _dead_url()}
     broker = _broker(lab, lambda s: where.get(s) or lab.world.url(s))
     token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund",
@@ -626,7 +640,7 @@ def test_a_request_that_never_left_gives_the_single_use_token_back(lab: agent.La
 
 
 def test_a_request_that_reached_the_service_spends_the_token_even_without_an_answer(
-        lab: agent.Lab, hang_up: _HangUp) -> None:
+        lab: _Lab, hang_up: _HangUp) -> None:
     """Decided: spent when sent. The service may have acted; a retry must not act twice."""
     broker = _broker(lab, lambda s: hang_up.url if s == "payments" else lab.world.url(s))
     httpclient.request("GET", hang_up.url + "/warm")  # a kept-alive connection to reuse
@@ -643,7 +657,7 @@ def test_a_request_that_reached_the_service_spends_the_token_even_without_an_ans
     assert [r for _, r in _tool_calls(lab)] == ["upstream_error", "replay"]
 
 
-def test_an_upstream_error_status_is_an_answer_and_spends_the_token(lab: agent.Lab) -> None:
+def test_an_upstream_error_status_is_an_answer_and_spends_the_token(lab: _Lab) -> None:
     token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund",
                    single_use=True).token
     assert lab.broker.call(token, tool="payments", method="POST", path="/refunds",
@@ -714,7 +728,7 @@ def _catch_upstream_error(broker: Broker, token: str) -> UpstreamError:
 
 @pytest.mark.parametrize("where", ["echo_then_cut", "dead_port"])
 def test_an_upstream_error_carries_no_secret_in_any_frame_or_chained_error(
-        lab: agent.Lab, where: str) -> None:
+        lab: _Lab, where: str) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoThenCutHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -740,7 +754,7 @@ def test_an_upstream_error_carries_no_secret_in_any_frame_or_chained_error(
     assert key not in "\n".join(lab.log.lines())
 
 
-def test_a_corrupt_credential_error_carries_no_frame_from_the_store(lab: agent.Lab) -> None:
+def test_a_corrupt_credential_error_carries_no_frame_from_the_store(lab: _Lab) -> None:
     _corrupt(lab.store, "acme", "payments")
     token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
     with pytest.raises(CorruptSecretError) as failed:
