@@ -27,25 +27,22 @@ grants (notebooks, the walkthrough and the red-team suite reuse them).
 
 from __future__ import annotations
 
-import hashlib
 import json as _json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from . import httpclient
 from .approvals import Approval
-from .clock import Clock, ManualClock
+from .clock import Clock
 from .connectors import by_tool
 from .errors import AccessDenied, ApprovalRequired, TokenError, VaultLabError
-from .policy import AgentRequest, Grant, GrantPolicy
-from .redact import StoreRedactor
+from .policy import AgentRequest, Grant
 from .secretstore import Secret
 from .vault import Session, Vault
-from .world import INJECTION_PATTERN, TENANTS, World
+from .world import INJECTION_PATTERN, World
 
 __all__ = [
     "CREDENTIAL_LOOKING",
@@ -56,7 +53,6 @@ __all__ = [
     "CallOutcome",
     "Context",
     "InProcessVault",
-    "Lab",
     "PlannedCall",
     "Planner",
     "RunReport",
@@ -743,86 +739,23 @@ def standard_grants() -> tuple[Grant, ...]:
     )
 
 
-@dataclass(slots=True, eq=False, repr=False)
-class Lab:
-    """The hardened wiring in one process: world, secret store, vault, broker, log, clock.
-
-    Close it (or use ``with``) to stop the world's servers.
-    """
-
-    world: World
-    store: Any  # SecretStore
-    vault: Vault
-    broker: Any  # Broker
-    refresh: Any  # RefreshKeeper
-    clock: Clock
-    log: Any  # AccessLog
-
-    def open_session(self, *, user: str = "alice", agent: str = "helpdesk-bot",
-                     tenant: str = "acme") -> Session:
-        """The platform authenticates ``user`` and opens a session for ``agent`` (logged)."""
-        return self.vault.open_session(tenant=tenant, user=user, agent=agent)
-
-    def brokered_agent(self, *, user: str = "alice", agent: str = "helpdesk-bot",
-                       tenant: str = "acme", planner: Planner | None = None) -> BrokeredAgent:
-        """A :class:`BrokeredAgent` in a fresh session of ``user``/``agent``/``tenant``."""
-        session = self.open_session(user=user, agent=agent, tenant=tenant)
-        return BrokeredAgent(vault=self.vault, broker=self.broker, session=session,
-                             planner=planner)
-
-    def naive_agent(self, *, tenant: str = "acme",
-                    planner: Planner | None = None) -> UnsafeNaiveAgent:
-        """The unsafe agent, in the same world, for before/after comparisons."""
-        return UnsafeNaiveAgent(self.world, tenant, planner=planner)
-
-    def close(self) -> None:
-        self.world.close()
-
-    def __enter__(self) -> Lab:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Lab(world={self.world!r}, vault={self.vault!r})"
-
-
 def lab_world_and_vault(seed: str = "lab", *, clock: Clock | None = None,
                         log: Any | None = None,
                         grants: Iterable[Grant] | None = None,
-                        require_credentials: bool = False) -> Lab:
-    """Start the world and build the standard hardened wiring around it.
+                        require_credentials: bool = False) -> Any:
+    """Start the world and build the hardened wiring around it: :func:`course.lab.assemble`.
 
-    World.start, a seeded SecretStore provisioned with the world's credentials,
-    ``Vault.lab`` with :func:`standard_grants` (or ``grants``), a Broker whose
-    verifiers are the vault's, and a RefreshKeeper on the world's token endpoint.
-    ``log`` defaults to an in-memory :class:`~course.audit.AccessLog` whose HMAC
-    key derives from the seed. Everything shares one clock (a ManualClock by default).
+    Kept for the notebooks already released; the composition root is
+    :mod:`course.lab`. Returns a :class:`course.lab.Lab`.
     """
-    from .audit import AccessLog
-    from .broker import Broker
-    from .refresh import RefreshKeeper
-    from .secretstore import SecretStore
+    from .lab import HARDENED, assemble
 
-    clock = clock if clock is not None else ManualClock()
-    world = World.start(seed=seed, clock=clock)
-    try:
-        store = SecretStore.from_seed(seed)
-        world.provision(store)
-        if log is None:
-            key = hashlib.sha256(f"vault-lab-log|{seed}".encode()).digest()
-            log = AccessLog(clock=clock, hmac_key=key, redactor=StoreRedactor(store, TENANTS))
-        vault = Vault.lab(policy=GrantPolicy(standard_grants() if grants is None else grants),
-                          seed=seed, clock=clock, log=log)
-        vault.require_credentials = require_credentials
-        refresh = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token",
-                                clock=clock, log=log)
-        broker = Broker(verifier_for=vault.verifier, store=store, urls=world.url, clock=clock,
-                        log=log, refresh=refresh)
-    except BaseException:
-        world.close()
-        raise
-    return Lab(world=world, store=store, vault=vault, broker=broker, refresh=refresh,
-               clock=clock, log=log)
+    return assemble(HARDENED, seed=seed, clock=clock, log=log, grants=grants,
+                    require_credentials=require_credentials)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Lab":  # moved to the composition root; the old import path keeps working
+        from .lab import Lab
+        return Lab
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -150,8 +150,7 @@ def _broker_pair(urls: Callable[[str], str],
     from .redteam import hardened_wiring
 
     wiring = hardened_wiring("bench", world=world)
-    broker = wiring.make_broker(wiring.vault)
-    broker._urls = urls  # the same services the direct call reaches
+    broker = wiring.make_broker(wiring.vault, urls=urls)  # the services the direct call reaches
     session = wiring.vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot").id
     token = wiring.vault.request(AgentRequest(
         tenant="acme", user="alice", agent="helpdesk-bot", session=session, task="triage",

@@ -29,8 +29,15 @@ are printed, logged and shown to learners, so they are treated as public.
     |   +-- SecretNotFoundError
     |   +-- CorruptSecretError      a stored row does not open (tampered, truncated, wrong type)
     +-- UpstreamError               a real service failed; the message is redacted
+    |   +-- RefreshRevokedError     the upstream refresh grant is dead (reuse revoked its family)
     +-- AuditError
         +-- ChainBrokenError(line)
+        +-- CheckpointKeyMissingError
+        +-- BadCheckpointError
+
+:func:`from_code` turns a code that crossed a process boundary (the service's
+JSON errors) back into the same class, so ``except ExpiredTokenError`` works
+over HTTP as in process.
 """
 
 from __future__ import annotations
@@ -215,6 +222,18 @@ class ChainBrokenError(AuditError):
         super().__init__(f"hash chain broken at line {line}: {why}")
 
 
+class CheckpointKeyMissingError(AuditError):
+    """This access log holds no checkpoint signing key, so it cannot sign a checkpoint."""
+
+    code = "no_checkpoint_key"
+
+
+class BadCheckpointError(AuditError):
+    """An access-log checkpoint must not be believed: malformed, or not signed by the trusted key."""
+
+    code = "bad_checkpoint"
+
+
 class RefreshRevokedError(UpstreamError):
     """The token endpoint refused the stored refresh token (``invalid_grant``): the grant is dead.
 
@@ -230,13 +249,43 @@ class RefreshRevokedError(UpstreamError):
                                  "the grant is revoked and needs a new consent")
 
 
-class CheckpointKeyMissingError(AuditError):
-    """This access log holds no checkpoint signing key, so it cannot sign a checkpoint."""
+def _codes() -> dict[str, type[VaultLabError]]:
+    """Every error class with a fixed class-level code, by code (the leaves win over parents)."""
+    found: dict[str, type[VaultLabError]] = {}
+    stack: list[type[VaultLabError]] = [VaultLabError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__module__ == __name__ and "code" in vars(cls):
+            found[vars(cls)["code"]] = cls
+    return found
 
-    code = "no_checkpoint_key"
 
+def from_code(code: str, reason: str, **data: object) -> VaultLabError:
+    """The kit error a ``{"code", "reason"}`` pair names, rebuilt with its data.
 
-class BadCheckpointError(AuditError):
-    """An access-log checkpoint must not be believed: malformed, or not signed by the trusted key."""
-
-    code = "bad_checkpoint"
+    Token errors come back as their own subclass (``expired`` ->
+    :class:`ExpiredTokenError`), with the message the service sent; ``claim``,
+    ``scope``, ``line``, ``status`` and ``request_hash`` are restored when sent.
+    A code no class owns is an :class:`AccessDenied` with that code (policy and
+    broker denials: ``no_grant``, ``scope_missing``, ...). Never raises.
+    """
+    code, reason = str(code), str(reason)
+    if code == "approval_required":
+        return ApprovalRequired(str(data.get("request_hash", "")), reason)
+    if code == "unauthenticated":
+        return UnauthenticatedError(reason)
+    if code == "invalid_request":
+        return InvalidRequestError(reason)
+    cls = _codes().get(code)
+    if cls is None or issubclass(cls, AccessDenied):
+        return AccessDenied(code, reason)
+    exc = cls.__new__(cls)  # the message already says what the service's error said
+    Exception.__init__(exc, reason)
+    if issubclass(cls, UpstreamError):
+        status = data.get("status")
+        exc.status = status if isinstance(status, int) else 0  # type: ignore[attr-defined]
+    for name in ("claim", "scope", "line"):
+        if name in data:
+            setattr(exc, name, data[name])
+    return exc

@@ -15,113 +15,30 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import forge
-from .agent import BrokeredAgent, UnsafeNaiveAgent, standard_grants
-from .audit import AccessLog
-from .broker import Broker, ToolResult
-from .clock import ManualClock
+from . import forge, lab
+from .broker import ToolResult
 from .errors import VaultLabError
 from .keys import KeyRing
-from .policy import AgentRequest, GrantPolicy, Policy
-from .redact import Redactor, StoreRedactor
-from .refresh import RefreshKeeper
-from .secretstore import Secret, SecretStore
-from .unsafe import UnsafeBroker, UnsafeVault, UnsafeWildcardPolicy
-from .vault import Vault
-from .world import CREDENTIAL_NAMES, TENANTS, World
+from .lab import Lab, assemble
+from .policy import AgentRequest
+from .redact import Redactor
+from .world import TENANTS, World
 
 # ---------------------------------------------------------------- wirings
 
-
-@dataclass(slots=True, eq=False)
-class Wiring:
-    """One assembly of the trust path that attacks run against.
-
-    ``make_vault(policy)`` builds a vault sharing this wiring's keys, clock
-    and log, so an attack can load its own (hostile) configuration, and
-    ``make_broker(vault)`` a broker trusting that vault;
-    ``load_policy(config)`` is how this wiring reads grant configuration;
-    ``agent_for(user, agent)`` is the agent this wiring gives a task to.
-    """
-
-    name: str
-    world: World
-    clock: ManualClock
-    store: SecretStore
-    vault: Vault
-    broker: Broker
-    log: AccessLog
-    load_policy: Callable[[list[dict[str, Any]]], Policy]
-    make_vault: Callable[[Policy], Vault]
-    make_broker: Callable[[Vault], Broker]
-    agent_for: Callable[[str, str], Any]  # (user, agent name) -> an agent with .run(task)
-
-    def credentials(self) -> tuple[Secret, ...]:
-        """Every real credential in this world (for leak checks; never printed)."""
-        out = []
-        for tenant in TENANTS:
-            for name in CREDENTIAL_NAMES:
-                if name != "oauth:client_id":
-                    out.append(self.world.credential(tenant, name))
-        for tenant in TENANTS:  # the current (rotated) refresh tokens too
-            out.append(self.store.get(tenant, "oauth:refresh"))
-        return tuple(out)
-
-    def leaks_in(self, text: str) -> tuple[str, ...]:
-        """Names and forms of credentials found in ``text`` (never the values)."""
-        found = Redactor(self.credentials(), shapes=()).find(text)
-        return tuple(sorted({f"{f.name} ({f.form})" for f in found}))
+# The running assembly an attack runs against: one course.lab.Lab, built by the one
+# composition root, so the red team certifies exactly what the notebooks and the service run.
+Wiring = Lab
 
 
-# The naive configuration: what the same team wrote before hardening ("just let the bots work").
-NAIVE_GRANTS: tuple[dict[str, Any], ...] = (
-    {"tenant": "*", "user": "*", "agent": "*-bot", "tool": "*"},
-)
+def naive_wiring(seed: str = "lab", *, world: World | None = None) -> Lab:
+    """Every piece from :mod:`course.unsafe` (:data:`course.lab.NAIVE`): the happy-path build."""
+    return assemble(lab.NAIVE, seed=seed, world=world)
 
 
-def _assemble(name: str, *, seed: str, hardened: bool, world: World | None = None) -> Wiring:
-    clock = ManualClock()
-    world = world or World.start(seed=seed)
-    store = SecretStore.from_seed(seed)
-    world.provision(store)
-    keys = KeyRing(clock=clock, seed=seed)
-    log = AccessLog(clock=clock, hmac_key=f"log|{seed}".encode().ljust(32, b"."),
-                    redactor=StoreRedactor(store, TENANTS) if hardened else None)
-    vault_cls = Vault if hardened else UnsafeVault
-
-    def make_vault(policy: Policy) -> Vault:
-        return vault_cls(policy=policy, keys=keys, clock=clock, log=log)
-
-    def make_broker(vault: Vault) -> Broker:
-        broker_cls = Broker if hardened else UnsafeBroker
-        return broker_cls(verifier_for=vault.verifier, store=store, urls=world.url, clock=clock,
-                          log=log, refresh=RefreshKeeper(store=store, clock=clock,
-                                                         token_url=world.url("oauth") + "/oauth/token"))
-
-    load = GrantPolicy.from_config if hardened else UnsafeWildcardPolicy
-    policy = GrantPolicy(standard_grants()) if hardened else load(list(NAIVE_GRANTS))
-    vault = make_vault(policy)
-    broker = make_broker(vault)
-
-    def agent_for(user: str, agent: str) -> Any:
-        if not hardened:
-            return UnsafeNaiveAgent(world, "acme", name=agent)
-        session = vault.open_session(tenant="acme", user=user, agent=agent)
-        return BrokeredAgent(vault=vault, broker=broker, session=session)
-
-    return Wiring(name=name, world=world, clock=clock, store=store, vault=vault, broker=broker,
-                  log=log, load_policy=load, make_vault=make_vault, make_broker=make_broker,
-                  agent_for=agent_for)
-
-
-def naive_wiring(seed: str = "lab", *, world: World | None = None) -> Wiring:
-    """Every piece from :mod:`course.unsafe`: what is built on the happy path."""
-    return _assemble("naive", seed=seed, hardened=False, world=world)
-
-
-def hardened_wiring(seed: str = "lab", *, world: World | None = None) -> Wiring:
-    """The kit's hardened vault, broker and access log."""
-    return _assemble("hardened", seed=seed, hardened=True, world=world)
+def hardened_wiring(seed: str = "lab", *, world: World | None = None) -> Lab:
+    """The kit's hardened vault, broker and access log (:data:`course.lab.HARDENED`)."""
+    return assemble(lab.HARDENED, seed=seed, world=world)
 
 
 # ---------------------------------------------------------------- outcomes and attacks

@@ -40,6 +40,8 @@ bodies are bounded in size and nesting depth, anything else is a 400):
                                    ``{tenant}``, ``{all: true}``, plus ``why``
 ``POST /v1/clock/advance``         admin, manual clock only: ``{seconds}`` -> ``{now}``
 ``GET /v1/log``                    admin: the access log's lines (secret-free by design)
+``GET /v1/log/checkpoint``         admin: ``{checkpoint, public_key}``: a signed (count, head,
+                                   time) that anyone with the raw Ed25519 public key can check
 ``GET /v1/lab/collector``          admin: how many requests the attacker's collector got
                                    (a count only: a leaked body would carry the secret)
 =================================  ==========================================================
@@ -71,7 +73,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from . import boundedjson, httpclient
+from . import boundedjson, errors, httpclient
 from .approvals import Approval
 from .errors import (
     AccessDenied,
@@ -196,7 +198,8 @@ class _App:
             except AccessDenied as exc:
                 return 403, _error_body(exc.code, exc.reason)
             except TokenError as exc:
-                return 401, _error_body(exc.code, str(exc))
+                data = {k: getattr(exc, k) for k in ("claim", "scope") if hasattr(exc, k)}
+                return 401, _error_body(exc.code, str(exc), **data)
             except UpstreamError as exc:
                 return 502, _error_body(exc.code, str(exc), status=exc.status)
             except (VaultLabError, ValueError) as exc:
@@ -219,6 +222,7 @@ class _App:
             ("POST", "/v1/revoke"): (self._revoke, True),
             ("POST", "/v1/clock/advance"): (self._advance, True),
             ("GET", "/v1/log"): (lambda d, h: (200, {"lines": list(self.lab.log.lines())}), True),
+            ("GET", "/v1/log/checkpoint"): (self._checkpoint, True),
             ("GET", "/v1/lab/collector"): (
                 lambda d, h: (200, {"hits": len(self.lab.world.collector_hits())}), True),
         }
@@ -281,6 +285,14 @@ class _App:
             vault.revoke_all(why=why)
             return 200, {"revoked": ["all"]}
         return 400, _error_body("invalid_request", "name one of jti, session, agent, tenant, all")
+
+    def _checkpoint(self, data: Any, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """A signed checkpoint of the access log and the public key that checks it."""
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        public = self.lab.log.checkpoint_public_key
+        raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+        return 200, {"checkpoint": self.lab.log.checkpoint().as_dict(), "public_key": raw}
 
     def _advance(self, data: Any, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         advance = getattr(self.lab.clock, "advance", None)
@@ -470,17 +482,13 @@ def _raise_for(status: int, payload: object) -> None:
     if not isinstance(error, dict):
         raise UpstreamError(status, "the service answered without a JSON error")
     code, reason = str(error.get("code", "error")), str(error.get("reason", ""))
-    if code == "approval_required":
-        raise ApprovalRequired(str(error.get("request_hash", "")), reason)
-    if code == "unauthenticated":
-        raise UnauthenticatedError(reason)
-    if status == 401:
+    exc = errors.from_code(code, reason, **{k: v for k, v in error.items() if k not in ("code", "reason")})
+    if status == 401 and type(exc) is AccessDenied:  # a refusal of the token itself (missing_token)
         exc = TokenError(reason)
-        exc.code = code  # the verifier's own code: expired, revoked, bad_signature, ...
-        raise exc
-    if status == 502:
-        raise UpstreamError(int(error.get("status", 0)), reason)
-    raise AccessDenied(code, reason)
+        exc.code = code
+    if status == 403 and not isinstance(exc, AccessDenied):  # a denial sharing a token code (revoked)
+        exc = AccessDenied(code, reason)
+    raise exc
 
 
 class _Client:
@@ -557,7 +565,8 @@ class RemoteBroker(_Client):
         """Have the broker process perform one call with ``token``.
 
         Raises:
-            TokenError: the token did not verify (``code`` is the verifier's).
+            TokenError: the token did not verify: the same subclass as in process
+                (:class:`~course.errors.ExpiredTokenError`, ...), via :func:`course.errors.from_code`.
             AccessDenied: the broker refused (scope, operation, replay, approval).
             UpstreamError: the service failed.
         """
@@ -595,6 +604,16 @@ class RemoteAdmin(_Client):
 
     def log_lines(self) -> tuple[str, ...]:
         return tuple(self._send("GET", "/v1/log")["lines"])
+
+    def log_checkpoint(self) -> tuple[Any, Any]:
+        """``(Checkpoint, Ed25519PublicKey)``: publish both; :func:`course.audit.verify_checkpoint`."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        from .audit import Checkpoint
+
+        data = self._send("GET", "/v1/log/checkpoint")
+        checkpoint = Checkpoint.from_json(json.dumps(data["checkpoint"]))
+        return checkpoint, Ed25519PublicKey.from_public_bytes(bytes.fromhex(data["public_key"]))
 
     def collector_hits(self) -> int:
         return int(self._send("GET", "/v1/lab/collector")["hits"])

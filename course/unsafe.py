@@ -11,8 +11,10 @@ and logs to ``course.unsafe``, so an unsafe piece never slips in unnoticed.
   it"); no claim is required or checked (expiry, audience, issuer), no revocation.
 * :class:`UnsafeWildcardPolicy` - grants may hold ``*``; the requested scopes
   and TTL are granted as asked.
-* :class:`UnsafeVault` - believes the user and tenant the request states, and
-  treats any approval as approval for anything.
+* :func:`believe_the_request` - the naive session check: the request's stated
+  user, tenant and agent are believed.
+* :class:`UnsafeRubberStampApprovals` - any approval approves any request.
+* :class:`UnsafeVault` - a Vault with those two in its slots and no TTL cap.
 * :class:`UnsafeBroker` - checks no scope, approval or replay, and returns
   tool output (and errors) unredacted.
 """
@@ -27,10 +29,11 @@ from typing import Any
 
 import jwt
 
-from .approvals import Approval
+from .approvals import Approval, ApprovalBook
 from .broker import Broker
 from .connectors import Connector
 from .errors import MalformedTokenError
+from .ids import IdFactory
 from .policy import AgentRequest, Decision, deny
 from .secretstore import Secret
 from .tokens import PluggedVerifier, TokenClaims
@@ -100,36 +103,43 @@ class UnsafeWildcardPolicy:
         return deny(request, "no_grant", "no grant matched")
 
 
+def believe_the_request(request: AgentRequest, session: Any, revoked: bool
+                        ) -> tuple[str, str] | None:
+    """The naive session check: whatever user, tenant and agent the request states is believed."""
+    return None
+
+
+class UnsafeRubberStampApprovals(ApprovalBook):
+    """"There is an approval on file": any approval approves any request, however changed."""
+
+    def __init__(self, clock: Any, ids: Any) -> None:
+        _warn("UnsafeRubberStampApprovals")
+        super().__init__(clock=clock, ids=ids)
+
+    def redeem(self, request: AgentRequest, approval: Approval) -> Approval:
+        return approval
+
+
 class UnsafeVault(Vault):
-    """Believes the request's stated identity; any approval approves anything; no TTL cap."""
+    """Believes the request's stated identity; any approval approves anything; no TTL cap.
+
+    A plain :class:`~course.vault.Vault` with the naive pieces in its public
+    slots (:func:`believe_the_request`, :class:`UnsafeRubberStampApprovals`,
+    an effectively unbounded TTL ceiling) and a trusting verifier.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         _warn("UnsafeVault")
+        clock = kwargs["clock"]
+        ids = kwargs.setdefault("ids", IdFactory())
+        kwargs.setdefault("approvals", UnsafeRubberStampApprovals(clock, ids))
+        kwargs.setdefault("session_check", believe_the_request)
+        kwargs.setdefault("max_ttl", 10**9)
         super().__init__(**kwargs)
-        self.max_ttl = 10**9
-
-    def _session_problem(self, r: AgentRequest) -> tuple[str, str] | None:
-        return None
-
-    def request(self, request: AgentRequest, *, approval: Approval | None = None,
-                single_use: bool = False, credential: Any = None) -> Any:
-        # Credulous: whatever credential came along (or none), the named session is believed.
-        if approval is not None:  # "there is an approval on file" - for some request
-            bypass = self.approvals
-            self.approvals = _RubberStamp()  # type: ignore[assignment]
-            try:
-                return super().request(request, approval=approval, single_use=single_use)
-            finally:
-                self.approvals = bypass
-        return super().request(request, approval=approval, single_use=single_use)
+        self.max_ttl = kwargs["max_ttl"]  # beyond the key ring's ceiling too
 
     def verifier(self, audience: str) -> PluggedVerifier:  # type: ignore[override]
         return UnsafeTrustingVerifier(audience=audience)
-
-
-class _RubberStamp:
-    def redeem(self, request: AgentRequest, approval: Approval) -> Approval:
-        return approval
 
 
 class _NoRedaction:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .approvals import Approval, ApprovalBook
 from .clock import Clock, ManualClock
@@ -67,6 +67,36 @@ class IssuedToken:
                 f"exp={c.exp}, token=<{len(self.token)} chars, masked>)")
 
 
+class SessionCheck(Protocol):
+    """The vault's first enforcement point: does the request's session prove who asks?
+
+    Given the request, the session it names (None if the vault never opened
+    it) and whether that session is revoked, return ``(code, reason)`` to
+    refuse, or None to let the request reach the policy.
+    """
+
+    def __call__(self, request: AgentRequest, session: Session | None, revoked: bool
+                 ) -> tuple[str, str] | None: ...
+
+
+def check_session(request: AgentRequest, session: Session | None, revoked: bool
+                  ) -> tuple[str, str] | None:
+    """The hardened session check: a session the vault opened, alive, and every fact its own.
+
+    Refuses ``unknown_session``, ``revoked``, or ``session_mismatch`` when the
+    request's tenant, user or agent is not the session's authenticated one.
+    """
+    if session is None:
+        return "unknown_session", "the request names a session the vault never opened"
+    if revoked:
+        return "revoked", "this session (or its agent or tenant) has been revoked"
+    for fact in ("tenant", "user", "agent"):
+        if getattr(request, fact) != getattr(session, fact):
+            return "session_mismatch", (f"the request's {fact} {getattr(request, fact)!r} is not "
+                                        f"the session's authenticated {fact}")
+    return None
+
+
 class Vault:
     """Issues short-lived, job-specific tokens; refuses everything a policy does not allow.
 
@@ -75,6 +105,10 @@ class Vault:
         keys: the signing key ring.
         clock: time source for iat/nbf/exp, approvals and revocation.
         log: an access log (``course.audit.AccessLog``) or None to log nothing (tests only).
+        session_check: the check of the request's session (:func:`check_session`;
+            the naive wiring plugs in one that believes the request).
+        require_credentials: refuse every request without its session's credential
+            (the service's vault; in process the holder of the Vault is the platform).
     """
 
     def __init__(
@@ -82,13 +116,14 @@ class Vault:
         ids: IdFactory | None = None, revocations: RevocationList | None = None,
         approvals: ApprovalBook | None = None, issuer: str = ISSUER,
         max_ttl: int = HARD_MAX_TTL, leeway: int = 5, require_credentials: bool = False,
+        session_check: SessionCheck = check_session,
     ) -> None:
         self.policy, self.keys, self.clock, self.log = policy, keys, clock, log
         self.ids = ids or IdFactory()
         self.revocations = revocations or RevocationList()
         self.approvals = approvals or ApprovalBook(clock=clock, ids=self.ids)
         self.issuer, self.max_ttl, self.leeway = issuer, min(max_ttl, keys.max_token_ttl), leeway
-        self.require_credentials = require_credentials
+        self.require_credentials, self.session_check = require_credentials, session_check
         self._sessions: dict[str, Session] = {}
         self._by_credential: dict[bytes, str] = {}  # sha256(credential) -> session id; never the value
         self._verifiers: dict[str, Verifier] = {}
@@ -153,15 +188,9 @@ class Vault:
 
     def _session_problem(self, r: AgentRequest) -> tuple[str, str] | None:
         s = self._sessions.get(r.session)
-        if s is None:
-            return "unknown_session", "the request names a session the vault never opened"
-        if self.revocations.session_revoked(s.id, agent=s.agent, tenant=s.tenant):
-            return "revoked", "this session (or its agent or tenant) has been revoked"
-        for fact in ("tenant", "user", "agent"):
-            if getattr(r, fact) != getattr(s, fact):
-                return "session_mismatch", (f"the request's {fact} {getattr(r, fact)!r} is not the "
-                                            f"session's authenticated {fact}")
-        return None
+        revoked = s is not None and self.revocations.session_revoked(s.id, agent=s.agent,
+                                                                     tenant=s.tenant)
+        return self.session_check(r, s, revoked)
 
     # -- issuance -------------------------------------------------------------
     def request(self, request: AgentRequest, *, approval: Approval | None = None,

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from . import forge
 from .agent import BrokeredAgent, UnsafeNaiveAgent, lab_world_and_vault
-from .audit import verify_chain
-from .errors import AccessDenied, TokenError, UnauthenticatedError
+from .audit import verify_chain, verify_checkpoint
+from .errors import AccessDenied, ChainBrokenError, TokenError, UnauthenticatedError
 from .policy import AgentRequest
 from .redact import Redactor
 from .service import spawn_service
@@ -113,6 +113,14 @@ def run(out: TextIO = sys.stdout, *, start: Callable[[str], Any] = spawn_service
             if event["event"] in ("issue", "decision", "tool_call", "revoke"):
                 out.write(_event_line(event) + "\n")
         check(verify_chain(lines) == len(lines), f"the hash chain verifies ({len(lines)} lines)")
+        checkpoint, public_key = admin.log_checkpoint()
+        check(verify_checkpoint(lines, checkpoint, public_key) == len(lines),
+              f"a signed checkpoint of {checkpoint.count} lines verifies with the public key alone")
+        try:
+            verify_checkpoint(lines[:-1], checkpoint, public_key)
+            check(False, "a log cut short of the checkpoint is refused")
+        except ChainBrokenError as exc:
+            check(True, f"a log cut short of the checkpoint is refused (line {exc.line})")
         check(not any(leaked(line) for line in lines), "no credential in any log line")
 
         _step(out, "5. revoke: the compromised session, and the signal on-call sees")
