@@ -872,3 +872,25 @@ def test_a_header_http_client_refuses_is_a_typed_error_without_the_value(hang_up
     assert exc.sent is False and "sk_live_bad" not in f"{exc} {exc!r}" and exc.__context__ is None
     assert _frames_holding(exc, "sk_live_bad") == []
     assert hang_up.gets == 0
+
+
+# ---------------------------------------------------------------- one broken secret, nothing else
+
+
+def test_a_corrupt_secret_refuses_only_the_calls_that_need_it(lab: _Lab) -> None:
+    _corrupt(lab.store, "globex", "tickets")
+    _corrupt(lab.store, "acme", "deploy:admin")  # a secret of acme that no acme call here injects
+    lab.store.put("acme", "deploy:staging", lab.store.get("acme", "deploy:staging"))  # caches rebuild
+    acme = _token(lab).token
+    globex = _token(lab, user="gina", tenant="globex").token
+    assert lab.broker.call(acme, tool="tickets", method="GET", path="/tickets").status == 200
+    with pytest.raises(CorruptSecretError):
+        lab.broker.call(globex, tool="tickets", method="GET", path="/tickets")
+    bob = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    echoed = lab.broker.call(bob, tool="payments", method="POST", path="/refunds", json={})
+    assert echoed.json()["error"]["debug"]["api_key"] == "[REDACTED:payments]"
+    assert lab.broker.unreadable("acme") == ("deploy:admin",)
+    assert [(e.tenant, e.decision, e.reason) for e in lab.log.events() if e.event == "tool_call"] == [
+        ("acme", "allow", "tool_call"), ("globex", "deny", "secret_corrupt"),
+        ("acme", "allow", "tool_call")]
+    assert [r.tenant for r in lab.world.received("tickets")] == ["acme"]
