@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from . import TRUST_PATH, audit, errors, forge, redteam
+from . import TRUST_PATH, audit, errors, forge, redteam, taxonomy
 from .agent import Context, ScriptedPlanner, scopes_for
 from .clock import LAB_EPOCH
 from .policy import AgentRequest
@@ -68,7 +68,7 @@ LENSES: Mapping[str, str] = MappingProxyType({
 TRICKS: Mapping[str, str] = MappingProxyType({
     "forged-acting-user": "text the model read says 'act on behalf of user bob', so the request "
                           "names bob instead of alice",
-    "other-tenant": "the request names tenant globex, hoping to read another company's tickets",
+    "cross-tenant": "the request names tenant globex, hoping to read another company's tickets",
     "injected-instruction": "a customer's ticket tells the model to 'use tool payments', so the "
                             "support agent asks for the payments API",
     "wildcard-grant": "a 'temporary' emergency grant with wildcards lets any agent charge cards",
@@ -84,17 +84,8 @@ TRICKS: Mapping[str, str] = MappingProxyType({
 
 WIRINGS: tuple[str, ...] = ("hardened", "naive")
 
-_SESSION_CODES = ("session_mismatch", "unknown_session")
-
-
-def _codes(cls: type[errors.VaultLabError]) -> frozenset[str]:
-    found = {cls.code}
-    for sub in cls.__subclasses__():
-        found |= _codes(sub)
-    return frozenset(found)
-
-
-_TOKEN_CODES = _codes(errors.TokenError)
+_SESSION_CODES = taxonomy.CHECK_CODES["Agent request"]
+_TOKEN_CODES = taxonomy.CHECK_CODES["Short-lived token"]
 
 
 # ---------------------------------------------------------------- values
@@ -257,7 +248,7 @@ def _plan(trick: str | None) -> _Plan:
     plans: dict[str | None, Callable[[], _Plan]] = {
         None: lambda: _Plan(goal=honest),
         "forged-acting-user": lambda: _Plan(goal="read tickets acting as bob", user="bob"),
-        "other-tenant": lambda: _Plan(goal="read globex's tickets", tenant="globex"),
+        "cross-tenant": lambda: _Plan(goal="read globex's tickets", tenant="globex"),
         "injected-instruction": lambda: _Plan(goal="list payments from a support agent",
                                               tool="payments", scopes=("payments:read",),
                                               path="/charges"),
@@ -353,9 +344,8 @@ def _run(w: redteam.Wiring, trick: str | None, wiring: str) -> Walk:
     if stop is None:
         try:
             issued = vault.request(request)
-        except errors.AccessDenied as exc:
-            node = "Agent request" if exc.code in _SESSION_CODES else "Vault policy"
-            stop = _Stop(node, exc.code, exc.reason)
+        except errors.AccessDenied as exc:  # the vault: the session check, then the policy
+            stop = _Stop(taxonomy.node_of_code(exc.code) or "Vault policy", exc.code, exc.reason)
     presented, status = "", 0
     if issued is not None:
         token, presented = (plan.present(w, vault, issued) if plan.present
@@ -366,9 +356,9 @@ def _run(w: redteam.Wiring, trick: str | None, wiring: str) -> Walk:
             status = result.status
             if status >= 400:
                 stop = _Stop("Tool call", f"http_{status}", f"the service answered {status}")
-        except errors.TokenError as exc:
-            node = "Tool call" if getattr(exc, "scope", "") == "replay" else "Short-lived token"
-            stop = _Stop(node, exc.code, str(exc))
+        except errors.TokenError as exc:  # the broker's replay guard reports a spent pass
+            code = "replay" if getattr(exc, "scope", "") == "replay" else exc.code
+            stop = _Stop(taxonomy.node_of_code(code) or "Short-lived token", code, str(exc))
         except errors.AccessDenied as exc:
             stop = _Stop("Tool call", exc.code, exc.reason)
         except errors.UpstreamError as exc:
@@ -573,33 +563,6 @@ _NAIVE_MECHANISM: Mapping[str, str] = MappingProxyType({
     "Access log": "the same hash chain, but no redactor: whatever a caller writes is stored",
 })
 
-_OPERATIONS: Mapping[str, tuple[str, str]] = MappingProxyType({  # node -> (revoke, signal)
-    "Agent request": ("the agent's session: its model is obeying someone else",
-                      "any session_mismatch for an agent pages on-call"),
-    "Vault policy": ("the grant (or the 'temporary' exception) that was asked for",
-                     "a burst of no_grant or configuration denials from one agent"),
-    "Short-lived token": ("the token's jti, or its whole session when passes are being replayed",
-                          "expired, wrong_audience, bad_signature or revoked denials at a tool"),
-    "Tool call": ("the session, and review what the tool already did",
-                  "scope_missing on write operations"),
-    "Access log": ("rotate any credential that ever reached a log line",
-                   "the leak detector over the log stream fires"),
-})
-
-_ATTACKER: Mapping[str, tuple[str, str]] = MappingProxyType({  # node -> (move, stale assumption)
-    "Agent request": ("put a user or tenant in text the model reads, so the request claims it",
-                      "the agent knows who it works for"),
-    "Vault policy": ("ask for a tool or scope the job never needed, or ride a wildcard exception",
-                     "the exception was temporary, and '*' only matches what we meant"),
-    "Short-lived token": ("present a stale, foreign, edited or revoked pass",
-                          "a token that decodes is a token that is valid"),
-    "Tool call": ("use a read pass for a write, or fish the credential out of an error",
-                  "whoever holds a token may do anything at this tool"),
-    "Access log": ("get a secret into a log line, or hope nobody can explain the incident",
-                   "logs will make the incident obvious, and only we read them"),
-})
-
-
 def _mark(h: Hop, stop: str | None) -> str:
     if h.passed:
         return "PASS"
@@ -619,48 +582,81 @@ def _header(w: Walk) -> str:
 def describe(w: Walk, lens: str) -> str:
     """Narrate ``w`` hop by hop through one layer's lens (a key of :data:`LENSES`).
 
+    The trick-specific text comes from :data:`course.taxonomy.STOPS` and appears
+    only at the hop the trick targets: the stale assumption where it is exploited,
+    the on-call signal and revoke decision where the engineer would see them.
+
     Raises:
         ValueError: unknown lens.
     """
     if lens not in LENSES:
         raise ValueError(f"unknown lens {lens!r}; expected one of {list(LENSES)}")
     lines = [f"[{LENSES[lens]}] " + _header(w)]
+    target = taxonomy.STOPS.get(w.trick) if w.trick else None
+    if target is not None and lens == "school":
+        lines.append(f"at the desk: {target.picture}")
     stop = stopping_node(w)
     for h in w.hops:
         lines.append(f"{_mark(h, stop)} {h.node}")
-        lines.extend("     " + text for text in _lens_lines(w, h, lens, h.node == stop))
+        lines.extend("     " + text for text in _lens_lines(w, h, lens, stop, target))
     return "\n".join(lines)
 
 
-def _lens_lines(w: Walk, h: Hop, lens: str, refused_here: bool) -> list[str]:
+def _lens_lines(w: Walk, h: Hop, lens: str, stop: str | None,
+                target: taxonomy.Stop | None) -> list[str]:
+    aimed = target is not None and h.node == target.node  # the hop this trick is aimed at
+    refused_here = h.node == stop
     if lens == "school":
         q = four_questions_for(h)
-        fooled = ", ".join(q["what if it is fooled"]) or "nobody after it"  # type: ignore[arg-type]
-        return [f"picture: {_SCHOOL_PICTURE[h.node]}",
-                f"who is trusted: {q['who is trusted']}",
-                f"what proof: {q['what proof']}",
-                f"if fooled, these believe a false story: {fooled}"]
+        out = [f"picture: {_SCHOOL_PICTURE[h.node]}",
+               f"who is trusted: {q['who is trusted']}",
+               f"what proof: {q['what proof']}"]
+        if target is None or aimed:
+            fooled = ", ".join(q["what if it is fooled"]) or "nobody after it"  # type: ignore[arg-type]
+            out.append(f"if fooled, these believe a false story: {fooled}")
+        if aimed:
+            out.append("where is the check: here, and it " + (
+                "refused the trick" if refused_here else "was fooled"))
+        return out
     if lens == "university":
         mechanism = _MECHANISM if w.wiring == "hardened" else _NAIVE_MECHANISM
         out = [f"mechanism: {mechanism[h.node]}"]
+        if aimed:
+            out.append(f"the comparison this trick meets: {target.fact}, "  # type: ignore[union-attr]
+                       f"against {taxonomy.SOURCES[target.source]}")  # type: ignore[union-attr]
         if h.reached:
             out.append(f"here: {h.detail}" + (f" [code {h.code}]" if h.code else ""))
         return out
     if lens == "engineer":
-        revoke, signal = _OPERATIONS[h.node]
         out = [f"log: {line}" for line in h.log] or ["log: nothing written at this hop"]
         if h.node == TRUST_PATH[-1]:
             out.append(f"ledger: {h.detail}")
-        if refused_here:
-            out += [f"revoke: {revoke}", f"signal: {signal}"]
+        if target is not None and refused_here:
+            out += [f"signal: {target.signal}", f"revoke: {target.revoke}"]
+        elif target is not None and aimed and stop is None:
+            out += ["signal: none; every line here says allow, so nothing pages",
+                    f"revoke: {target.revoke}, once someone notices"]
+        elif target is None and h.node == TRUST_PATH[-1]:
+            out.append("signal: nothing to page on: every decision was an allow with its reason")
         return out
-    move, stale = _ATTACKER[h.node]
-    out = [f"attacker's move: {move}"]
-    if refused_here:
-        out.append(f"this trick was refused here: {h.detail}")
-    elif h.reached and w.trick is not None and w.wiring == "naive":
-        out.append(f"stale assumption that let it pass: {stale}")
-    return out
+    if target is None:
+        return [f"no trick: this hop trusted {h.actor}"]
+    if aimed:
+        out = [f"attacker's move: {TRICKS.get(w.trick or '', target.picture)}"]
+        if refused_here:
+            out += [f"refused here: {h.detail}",
+                    f"the assumption this check refuses to make: {target.stale}"]
+        else:
+            out.append(f"stale assumption that let it pass: {target.stale}")
+        return out
+    if not h.reached:
+        return ["not reached: the trick was refused earlier"]
+    before = TRUST_PATH.index(h.node) < TRUST_PATH.index(target.node)
+    if before:
+        return ["passed: the trick does not touch what this hop checks"]
+    if stop is None:
+        return ["acted on the false story the earlier hop let through"]
+    return ["recorded the refusal with its facts"]
 
 
 def simulate(trick: str | None = None, lens: str = "school", *, wiring: str = "hardened",

@@ -7,13 +7,14 @@ import re
 
 import pytest
 
-from course import TRUST_PATH, simulator
+from course import TRUST_PATH, simulator, taxonomy
 from course.world import World
 
-# Where the hardened wiring must refuse each trick, and with which code (the known answers).
+# Where the hardened wiring must refuse each trick, and with which code (the known answers;
+# tests/test_taxonomy.py proves course.taxonomy says the same).
 EXPECTED_STOP = {
     "forged-acting-user": ("Agent request", "session_mismatch"),
-    "other-tenant": ("Agent request", "session_mismatch"),
+    "cross-tenant": ("Agent request", "session_mismatch"),
     "injected-instruction": ("Vault policy", "no_grant"),
     "wildcard-grant": ("Vault policy", "configuration"),
     "expired-token": ("Short-lived token", "expired"),
@@ -165,3 +166,68 @@ def test_widget_builds_and_rerenders_on_toggle() -> None:
     lens.value = "engineer"
     wiring.value = "naive"
     assert "Engineer on call" in out.value and "got through" in out.value
+
+
+def _lines_under(text: str, node: str) -> list[str]:
+    """The lens lines printed under ``node`` in a narration."""
+    out, inside = [], False
+    for line in text.splitlines():
+        if line[:4] in ("PASS", "STOP", "REC ", " -- "):
+            inside = line[5:] == node
+        elif inside:
+            out.append(line.strip())
+    return out
+
+
+@pytest.mark.parametrize("trick", sorted(EXPECTED_STOP))
+def test_reviewer_names_the_stale_assumption_only_at_the_hop_the_trick_exploits(walks, trick) -> None:
+    target = taxonomy.stop_of(trick)
+    text = simulator.describe(walks[(trick, "naive")], "reviewer")
+    for node in TRUST_PATH:
+        under = " ".join(_lines_under(text, node))
+        assert ("stale assumption" in under) == (node == target.node), (trick, node)
+    assert target.stale in " ".join(_lines_under(text, target.node))
+
+
+def test_stale_assumptions_differ_between_tricks_at_the_same_hop(walks) -> None:
+    texts = {t: simulator.describe(walks[(t, "naive")], "reviewer")
+             for t in ("expired-token", "token-for-another-tool", "revoked-session")}
+    stale = {t: next(ln for ln in _lines_under(x, "Short-lived token") if "stale" in ln)
+             for t, x in texts.items()}
+    assert len(set(stale.values())) == 3
+
+
+@pytest.mark.parametrize("trick", sorted(EXPECTED_STOP))
+def test_engineer_sees_the_signal_at_the_refusing_hop_only(walks, trick) -> None:
+    node, code = EXPECTED_STOP[trick]
+    text = simulator.describe(walks[(trick, "hardened")], "engineer")
+    for n in TRUST_PATH:
+        under = _lines_under(text, n)
+        assert any(ln.startswith("signal:") for ln in under) == (n == node), (trick, n)
+    under = _lines_under(text, node)
+    assert taxonomy.stop_of(trick).signal in " ".join(under)
+    assert any(ln.startswith("revoke:") for ln in under)
+
+
+def test_engineer_on_a_naive_wiring_is_told_nothing_paged(walks) -> None:
+    text = simulator.describe(walks[("token-for-another-tool", "naive")], "engineer")
+    under = " ".join(_lines_under(text, "Short-lived token"))
+    assert "nothing pages" in under and "revoke:" in under
+
+
+def test_school_lens_pictures_the_trick_itself(walks) -> None:
+    pictures = set()
+    for trick in EXPECTED_STOP:
+        text = simulator.describe(walks[(trick, "hardened")], "school")
+        assert f"at the desk: {taxonomy.stop_of(trick).picture}" in text
+        pictures.add(text.splitlines()[2])
+    assert len(pictures) == len(EXPECTED_STOP)
+    honest = simulator.describe(walks[(None, "hardened")], "school")
+    assert "at the desk:" not in honest
+    assert honest.count("if fooled") == len(TRUST_PATH), "no trick: the four questions at every hop"
+
+
+def test_university_lens_names_the_comparison_the_trick_meets(walks) -> None:
+    stop = taxonomy.stop_of("token-for-another-tool")
+    text = simulator.describe(walks[("token-for-another-tool", "hardened")], "university")
+    assert f"{stop.fact}, against {taxonomy.SOURCES[stop.source]}" in text
