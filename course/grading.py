@@ -1,9 +1,15 @@
 """Grading helpers for the notebooks' visible checks and hidden tests.
 
-A check that fails must say which *security property* broke, not just
-``AssertionError``. And a check must not be fooled by an answer that only
-pretends: an object whose ``==`` is always true, or a function that simply
-hands the work to the kit's own reference implementation.
+A check that fails must say which *security property* broke, in the
+learner's words, not just ``AssertionError``: ``expect(condition, property,
+explanation)``. Hidden tests use the same call, and their explanation names
+the property only, never the hidden input or the expected value (feedback
+reaches the learner; :func:`expect_same` compares without quoting either).
+
+A check must not be fooled by an answer that only pretends: an object whose
+``==`` is always true (:func:`exactly` compares exact types, recursively), or
+a function that hands the work to the kit's own reference (:func:`tripwire`).
+See ``authoring/PATTERN.md`` for how a notebook uses them.
 """
 
 from __future__ import annotations
@@ -30,9 +36,24 @@ def expect(condition: object, prop: str, explanation: str) -> None:
     """Raise :class:`PropertyBroken` unless ``condition`` is exactly ``True``.
 
     ``is True`` (not truthiness) so an object with a lying ``__bool__`` fails.
+    ``prop`` names the security property in the learner's words; ``explanation``
+    says what to look at. In a hidden test neither may quote a hidden input or
+    an expected value.
+
+    Raises:
+        PropertyBroken: ``condition`` is not ``True``.
     """
     if condition is not True:
         raise PropertyBroken(prop, explanation)
+
+
+def expect_same(value: Any, expected: Any, prop: str, explanation: str) -> None:
+    """:func:`expect` that ``value`` is :func:`exactly` ``expected``; the message quotes neither.
+
+    Raises:
+        PropertyBroken: the values differ in value or in type.
+    """
+    expect(exactly(value, expected), prop, explanation)
 
 
 def exactly(value: Any, expected: Any) -> bool:
@@ -44,8 +65,9 @@ def exactly(value: Any, expected: Any) -> bool:
     if isinstance(expected, list | tuple):
         return len(value) == len(expected) and all(
             exactly(a, b) for a, b in zip(value, expected, strict=True))
-    if isinstance(expected, frozenset | set):
-        return bool(expected == value)
+    if isinstance(expected, frozenset | set):  # each element matched by exact type too
+        return len(value) == len(expected) and all(
+            any(exactly(v, e) for e in expected) for v in value)
     return bool(expected == value) and bool(value == expected)
 
 
