@@ -68,6 +68,14 @@ def _scrubbed(exc: VaultLabError) -> VaultLabError:
     return exc.with_traceback(None)
 
 
+def _redacted(redactor: Redactor, text: str) -> str | None:
+    """``text`` redacted, or None if the redactor failed (then nothing of ``text`` may be shown)."""
+    try:
+        return redactor.redact(text)
+    except Exception:  # noqa: BLE001 - any failure to redact means: withhold, never pass through
+        return None
+
+
 class TokenVerifier(Protocol):
     def verify(self, token: object) -> VerifiedToken: ...
 
@@ -135,8 +143,10 @@ class Broker:
                 open (``CorruptSecretError``); other tenants and secrets are unaffected.
             UpstreamError: the service could not be reached or failed to answer (message
                 redacted; nothing chained).
+            AccessDenied: ``redaction_failed``: the answer could not be redacted, so it is
+                withheld (the request was sent: a single-use token stays spent).
         """
-        connector = self._connectors.get(tool)
+        connector = self._connectors.get(tool) if isinstance(tool, str) else None
         if connector is None:
             raise self._deny(None, tool, method, path, "unknown_tool", "no such tool in the catalogue")
         try:
@@ -162,10 +172,15 @@ class Broker:
         if isinstance(answer, VaultLabError):
             if not getattr(answer, "sent", True):
                 self._replay.release(claims)  # nothing left this process: the use is given back
-            message = redactor.redact(str(answer))
+            message = _redacted(redactor, str(answer))
+            if message is None:
+                message = f"{type(answer).__name__} (its message could not be redacted: withheld)"
             self._record(claims, tool, method, path, "deny", "upstream_error", message)
             raise UpstreamError(0, message) from None  # outside any handler: chains to nothing
-        body = redactor.redact(answer.body.decode("utf-8", errors="replace"))
+        body = _redacted(redactor, answer.body.decode("utf-8", errors="replace"))
+        if body is None:  # the request reached the service, so the token stays spent
+            raise self._deny(claims, tool, method, path, "redaction_failed",
+                             f"the answer (status {answer.status}) could not be redacted: withheld")
         self._record(claims, tool, method, path, "allow", "tool_call", f"status {answer.status}")
         return ToolResult(tool=tool, status=answer.status, body=body, jti=claims.jti)
 
@@ -300,8 +315,11 @@ class Broker:
                 code: str, detail: str) -> None:
         if self._log is None:
             return
-        fields: dict[str, Any] = {"tool": tool, "decision": decision, "reason": code,
-                                  "detail": detail, "facts": {"method": method, "path": str(path)[:200]}}
+        facts = {"method": str(method)[:20], "path": str(path)[:200]}  # as sent: may be any type
+        if not isinstance(tool, str):
+            tool = f"<{type(tool).__name__}>"
+        fields: dict[str, Any] = {"tool": tool[:64], "decision": decision, "reason": code,
+                                  "detail": detail, "facts": facts}
         if claims is not None:
             fields.update(tenant=claims.tenant, user=claims.user, agent=claims.sub,
                           session=claims.session, task=claims.task, scopes=claims.scopes,

@@ -17,6 +17,15 @@ from .secretstore import Secret
 PUBLIC_NAMES: frozenset[str] = frozenset({"oauth:client_id"})
 
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9_\-/]*")
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """The compiled pattern (the catalogue is small and fixed: compiled once, not looked up per call)."""
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _PATTERNS[pattern] = re.compile(pattern)
+    return compiled
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,7 +37,7 @@ class Operation:
     scope: str
 
     def matches(self, method: str, path: str) -> bool:
-        return method.upper() == self.method and re.fullmatch(self.pattern, path) is not None
+        return method.upper() == self.method and _compiled(self.pattern).fullmatch(path) is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,9 +53,14 @@ class Connector:
 
     def operation_for(self, method: str, path: str) -> Operation | None:
         """The operation this call is, or None (then the broker refuses it)."""
-        if not isinstance(path, str) or not _SAFE_PATH.fullmatch(path) or "//" in path:
+        if (not isinstance(method, str) or not isinstance(path, str)
+                or not _SAFE_PATH.fullmatch(path) or "//" in path):
             return None
-        return next((op for op in self.operations if op.matches(method, path)), None)
+        wanted = method.upper()
+        for op in self.operations:
+            if op.method == wanted and _compiled(op.pattern).fullmatch(path) is not None:
+                return op
+        return None
 
     def inject(self, credential: Secret) -> dict[str, str]:
         """The header carrying the credential. Called only inside the broker."""

@@ -894,3 +894,35 @@ def test_a_corrupt_secret_refuses_only_the_calls_that_need_it(lab: _Lab) -> None
         ("acme", "allow", "tool_call"), ("globex", "deny", "secret_corrupt"),
         ("acme", "allow", "tool_call")]
     assert [r.tenant for r in lab.world.received("tickets")] == ["acme"]
+
+
+@pytest.mark.parametrize("method", [None, b"GET", 7])
+def test_a_non_string_method_is_refused_and_logged(lab: _Lab, method: Any) -> None:
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(_token(lab).token, tool="tickets", method=method, path="/tickets")
+    assert denied.value.code == "operation_not_allowed"
+    assert _tool_calls(lab) == [("deny", "operation_not_allowed")]
+
+
+@pytest.mark.parametrize("tool", [None, ["tickets"], {"t": 1}, b"tickets"])
+def test_a_non_string_tool_is_an_unknown_tool_and_logged(lab: _Lab, tool: Any) -> None:
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(_token(lab).token, tool=tool, method="GET", path="/tickets")
+    assert denied.value.code == "unknown_tool"
+    assert _tool_calls(lab) == [("deny", "unknown_tool")]
+
+
+def test_an_answer_that_cannot_be_redacted_is_withheld_typed_and_logged(
+        lab: _Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Redactor, text: str) -> str:
+        raise RuntimeError("redactor failure, with the text: " + text)
+
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    monkeypatch.setattr(Redactor, "redact", broken)
+    with pytest.raises(AccessDenied) as denied:
+        lab.broker.call(token, tool="payments", method="POST", path="/refunds", json={})
+    assert denied.value.code == "redaction_failed" and denied.value.__context__ is None
+    assert "status 400" in str(denied.value)
+    key = lab.store.get("acme", "payments").reveal()
+    assert key not in str(denied.value) and _frames_holding(denied.value, key) == []
+    assert _tool_calls(lab) == [("deny", "redaction_failed")]
