@@ -156,7 +156,7 @@ class Broker:
             raise
         claims = verified.claims
         args = self._arguments(claims, tool, method, path, json)
-        self._authorize(claims, connector, method, path, args)
+        spend = self._authorize(claims, connector, method, path, args)
         failure: VaultLabError | None = None
         try:
             credential = self._credential(connector, claims.tenant)
@@ -167,10 +167,11 @@ class Broker:
             self._record(claims, tool, method, path, "deny", "upstream_error"
                          if isinstance(failure, UpstreamError) else failure.code, str(failure))
             raise _scrubbed(failure)
-        self._spend(claims, tool, method, path)
+        if spend:
+            self._spend(claims, tool, method, path)
         answer = self._send(connector, credential, method, path, args)
         if isinstance(answer, VaultLabError):
-            if not getattr(answer, "sent", True):
+            if spend and not getattr(answer, "sent", True):
                 self._replay.release(claims)  # nothing left this process: the use is given back
             message = _redacted(redactor, str(answer))
             if message is None:
@@ -209,10 +210,13 @@ class Broker:
         return args
 
     def _authorize(self, claims: TokenClaims, connector: Connector, method: str, path: str,
-                   json: Mapping[str, Any] | None) -> None:
+                   json: Mapping[str, Any] | None) -> bool:
         """Refuse a call the verified token does not cover: operation, scope, approval.
 
-        Spends nothing: a single-use token is spent by :meth:`_spend`, just before sending.
+        Spends nothing. Returns True: the replay guard applies, and :meth:`call`
+        spends a single-use token through :meth:`_spend` just before sending. (An
+        override returning None, like ``unsafe.UnsafeBroker``'s, switches the
+        guard off, as it did when the guard ran inside this method.)
         """
         tool = connector.tool
         op = connector.operation_for(method, path)
@@ -225,6 +229,7 @@ class Broker:
         if claims.approval is not None and intent_digest(dict(json or {})) != claims.approval:
             raise self._deny(claims, tool, method, path, "approval_mismatch",
                              "the call's arguments differ from the approved ones")
+        return True
 
     def _spend(self, claims: TokenClaims, tool: str, method: str, path: str) -> None:
         """Spend a single-use token now, as its request is about to be sent (atomic: one caller wins)."""
