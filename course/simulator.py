@@ -42,11 +42,14 @@ from .redact import Redactor
 from .vault import IssuedToken, Vault
 
 __all__ = [
+    "ATTEMPT_CHANGES",
+    "HONEST_ATTEMPT",
     "LENSES",
     "TRICKS",
     "WIRINGS",
     "Hop",
     "Walk",
+    "attempt",
     "checked_nodes",
     "describe",
     "four_questions_for",
@@ -491,6 +494,76 @@ def _log_by_node(w: redteam.Wiring, story: frozenset[int]) -> dict[str, tuple[st
     verified = audit.verify_chain(w.log.lines())
     out["Access log"].append(f"hash chain verifies over {verified} lines")
     return {node: tuple(lines) for node, lines in out.items()}
+
+
+# ---------------------------------------------------------------- the path as plain data
+
+#: The honest request as plain data: every fact a hop can compare, and where it comes
+#: from. Notebook 00's exercises reason over this shape (a dict of dicts, lists, str
+#: and int), so they are decided outside the learner's kernel; :func:`attempt` builds
+#: a trick's version. ``pass.scope`` is space-separated, as in a JWT; times are
+#: seconds after the pass was issued; credentials are labels, never values.
+HONEST_ATTEMPT: Mapping[str, Any] = MappingProxyType({
+    "session": {"id": "sess-0001", "user": "alice", "tenant": "acme", "agent": "helpdesk-bot"},
+    "request": {"user": "alice", "tenant": "acme", "agent": "helpdesk-bot", "tool": "tickets",
+                "task": "triage", "scopes": ["tickets:read"], "ttl": 300},
+    "grants": [{"user": "alice", "tenant": "acme", "agent": "helpdesk-bot", "tool": "tickets",
+                "tasks": ["triage"], "scopes": ["tickets:read"], "max_ttl": 300}],
+    "pass": {"stamp": "vault", "user": "alice", "tenant": "acme", "aud": "tickets",
+             "scope": "tickets:read", "session": "sess-0001", "iat": 0, "exp": 300},
+    "revoked": [],
+    "call": {"tool": "tickets", "operation": "GET /tickets", "needs": "tickets:read", "at": 5},
+    "store": {"credentials": ["CRED-acme-tickets", "CRED-acme-payments"]},
+    "log": {"lines": ["tool_call allow tickets GET /tickets user=alice tenant=acme"]},
+})
+
+_CHARGE_CALL = {"call.tool": "payments", "call.operation": "POST /charges",
+                "call.needs": "payments:charge"}
+
+#: trick -> how it changes :data:`HONEST_ATTEMPT` ("section.field" -> new value).
+ATTEMPT_CHANGES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "forged-acting-user": {"request.user": "bob", "pass.user": "bob"},
+    "cross-tenant": {"request.tenant": "globex", "pass.tenant": "globex"},
+    "injected-instruction": {"request.tool": "payments", "request.scopes": ["payments:read"],
+                             "pass.aud": "payments", "pass.scope": "payments:read",
+                             "call.tool": "payments", "call.operation": "GET /charges",
+                             "call.needs": "payments:read"},
+    "wildcard-grant": {"grants": [*HONEST_ATTEMPT["grants"],
+                                  {"user": "*", "tenant": "acme", "agent": "*", "tool": "payments",
+                                   "tasks": ["*"], "scopes": ["payments:charge"], "max_ttl": 300}]},
+    "expired-token": {"call.at": 3600},
+    "token-for-another-tool": dict(_CHARGE_CALL),
+    "tampered-claims": {"pass.stamp": "edited after signing", "pass.aud": "payments",
+                        "pass.scope": "payments:charge", **_CHARGE_CALL},
+    "revoked-session": {"revoked": ["sess-0001"]},
+    "scope-escalation": {"call.operation": "POST /tickets", "call.needs": "tickets:write"},
+    "secret-in-log": {"log.lines": [*HONEST_ATTEMPT["log"]["lines"],
+                                    "debug GET /tickets header x-api-key: CRED-acme-tickets"]},
+})
+
+
+def attempt(trick: str | None = None, changes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh deep copy of :data:`HONEST_ATTEMPT` with ``trick``'s changes, then ``changes``.
+
+    A change names ``"section.field"`` (or a whole ``"section"``) and its new value.
+
+    Raises:
+        ValueError: unknown trick, or a change naming a section or field that does not exist.
+    """
+    import copy
+
+    if trick is not None and trick not in ATTEMPT_CHANGES:
+        raise ValueError(f"unknown trick {trick!r}; expected None or one of {list(ATTEMPT_CHANGES)}")
+    out = copy.deepcopy(dict(HONEST_ATTEMPT))
+    for where, value in [*ATTEMPT_CHANGES.get(trick or "", {}).items(), *(changes or {}).items()]:
+        section, _, field = where.partition(".")
+        if section not in out or (field and field not in out[section]):
+            raise ValueError(f"no fact {where!r} in an attempt")
+        if field:
+            out[section][field] = copy.deepcopy(value)
+        else:
+            out[section] = copy.deepcopy(value)
+    return out
 
 
 # ---------------------------------------------------------------- reference answers

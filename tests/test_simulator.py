@@ -231,3 +231,49 @@ def test_university_lens_names_the_comparison_the_trick_meets(walks) -> None:
     stop = taxonomy.stop_of("token-for-another-tool")
     text = simulator.describe(walks[("token-for-another-tool", "hardened")], "university")
     assert f"{stop.fact}, against {taxonomy.SOURCES[stop.source]}" in text
+
+
+def _first_refusal(a: dict) -> str | None:
+    """The rules of notebook 00's exercise 1, kept here (not in the kit) to prove the model."""
+    s, r, p, c = a["session"], a["request"], a["pass"], a["call"]
+    if any(r[k] != s[k] for k in ("user", "tenant", "agent")):
+        return "Agent request"
+    wild = any("*" in str(v) for g in a["grants"] for v in g.values())
+    covered = any(g["user"] == r["user"] and g["tenant"] == r["tenant"] and g["agent"] == r["agent"]
+                  and g["tool"] == r["tool"] and r["task"] in g["tasks"]
+                  and set(r["scopes"]) & set(g["scopes"]) for g in a["grants"])
+    if wild or not covered:
+        return "Vault policy"
+    if p["stamp"] != "vault" or p["aud"] != c["tool"] or not p["iat"] <= c["at"] < p["exp"] \
+            or p["session"] in a["revoked"]:
+        return "Short-lived token"
+    if c["needs"] not in p["scope"].split():
+        return "Tool call"
+    if any(cred in line for line in a["log"]["lines"] for cred in a["store"]["credentials"]):
+        return "Access log"
+    return None
+
+
+@pytest.mark.parametrize("trick", [None, *sorted(EXPECTED_STOP)])
+def test_each_tricks_plain_data_attempt_is_stopped_where_the_real_kit_stops_it(walks, trick) -> None:
+    assert set(simulator.ATTEMPT_CHANGES) == set(simulator.TRICKS)
+    assert _first_refusal(simulator.attempt(trick)) == simulator.stopping_node(walks[(trick, "hardened")])
+
+
+def test_attempt_is_a_fresh_plain_copy_and_refuses_unknown_facts() -> None:
+    a = simulator.attempt("expired-token")
+    a["session"]["user"] = "mallory"
+    assert simulator.attempt("expired-token")["session"]["user"] == "alice"
+    assert simulator.HONEST_ATTEMPT["session"]["user"] == "alice"
+    assert simulator.attempt(None, {"call.at": 7})["call"]["at"] == 7
+    assert simulator.attempt(None, {"revoked": ["x"]})["revoked"] == ["x"]
+    with pytest.raises(ValueError, match="no fact"):
+        simulator.attempt(None, {"call.when": 7})
+    with pytest.raises(ValueError, match="unknown trick"):
+        simulator.attempt("telepathy")
+    plain = (dict, list, str, int)
+    stack = [simulator.attempt("wildcard-grant")]
+    while stack:
+        v = stack.pop()
+        assert type(v) in plain
+        stack.extend(v.values() if isinstance(v, dict) else v if isinstance(v, list) else ())
