@@ -251,6 +251,9 @@ class Broker:
                                       headers=connector.inject(credential), json=args)
         except VaultLabError as exc:
             return _scrubbed(exc)
+        except Exception as exc:  # noqa: BLE001 - a client bug must not carry the header's frame out
+            kind = type(exc).__name__
+        return httpclient.HTTPError(method, path, f"client failure ({kind})", sent=True)
 
     def _credential(self, connector: Connector, tenant: str) -> Secret:
         """The credential to inject, opened from the store once per secret and store generation.

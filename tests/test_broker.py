@@ -926,3 +926,16 @@ def test_an_answer_that_cannot_be_redacted_is_withheld_typed_and_logged(
     key = lab.store.get("acme", "payments").reveal()
     assert key not in str(denied.value) and _frames_holding(denied.value, key) == []
     assert _tool_calls(lab) == [("deny", "redaction_failed")]
+
+
+def test_a_client_bug_while_sending_is_an_upstream_error_without_the_header(
+        lab: _Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    def buggy(method: str, url: str, *, headers: dict[str, str], **kw: Any) -> Any:
+        raise RuntimeError("client bug")  # its frame holds the header
+
+    monkeypatch.setattr(httpclient, "request", buggy)
+    token = _token(lab, "payments", ("payments:refund",), user="bob", task="refund").token
+    exc = _catch_upstream_error(lab.broker, token)
+    key = lab.store.get("acme", "payments").reveal()
+    assert _chain(exc) == [exc] and _frames_holding(exc, key) == []
+    assert "client failure (RuntimeError)" in str(exc)
