@@ -76,6 +76,16 @@ def _redacted(redactor: Redactor, text: str) -> str | None:
         return None
 
 
+class _Unredacted:
+    """What a broker built with ``redact=False`` (the naive one) does to answers: nothing."""
+
+    def redact(self, text: str) -> str:
+        return text
+
+
+_UNREDACTED: Any = _Unredacted()
+
+
 class TokenVerifier(Protocol):
     def verify(self, token: object) -> VerifiedToken: ...
 
@@ -97,6 +107,39 @@ class ToolResult:
         return f"ToolResult(tool={self.tool!r}, status={self.status}, body=<{len(self.body)} chars>)"
 
 
+class CallAuthorizer(Protocol):
+    """The broker's enforcement point: does the verified token cover this exact call?
+
+    Return ``(code, reason)`` to refuse, or None to allow. Spends nothing.
+    """
+
+    def __call__(self, claims: TokenClaims, connector: Connector, method: str, path: str,
+                 args: Mapping[str, Any] | None) -> tuple[str, str] | None: ...
+
+
+def authorize_call(claims: TokenClaims, connector: Connector, method: str, path: str,
+                   args: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The hardened call authoriser: a catalogue operation, its scope, and the approved arguments.
+
+    Refuses ``operation_not_allowed`` (not exactly an operation of the tool),
+    ``scope_missing`` (the token lacks the operation's scope) and
+    ``approval_mismatch`` (an approved token used with other arguments).
+    """
+    op = connector.operation_for(method, path)
+    if op is None:
+        return "operation_not_allowed", f"{method} {path} is not an operation of {connector.tool!r}"
+    if op.scope not in claims.scopes:
+        return "scope_missing", f"the token does not carry scope {op.scope!r}"
+    if claims.approval is not None:
+        try:
+            same = intent_digest(dict(args or {})) == claims.approval
+        except InvalidRequestError:
+            same = False
+        if not same:
+            return "approval_mismatch", "the call's arguments differ from the approved ones"
+    return None
+
+
 class Broker:
     """Performs tool calls on behalf of token holders; refuses everything the token does not prove.
 
@@ -108,13 +151,20 @@ class Broker:
         clock: for single-use tracking.
         log: an access log, or None.
         refresh: the keeper of upstream OAuth refresh tokens (for the ``files`` tool).
+        authorize: the call authoriser (:func:`authorize_call`; a learner's or the
+            naive one plugs in here).
+        single_use: enforce single-use tokens (spent when the request is sent).
+        redact: redact answers and errors with the tenant's secrets (off only in the
+            naive wiring).
     """
 
     def __init__(
         self, *, verifier_for: Callable[[str], TokenVerifier], store: SecretStore,
         urls: Callable[[str], str], clock: Clock, log: Any | None = None,
         refresh: RefreshKeeper | None = None, connectors: Mapping[str, Connector] | None = None,
+        authorize: CallAuthorizer = authorize_call, single_use: bool = True, redact: bool = True,
     ) -> None:
+        self.authorize, self.single_use, self.redact = authorize, single_use, redact
         self._verifier_for, self._store, self._urls = verifier_for, store, urls
         self._log, self._refresh = log, refresh
         self._connectors = dict(connectors or by_tool())
@@ -160,7 +210,7 @@ class Broker:
         failure: VaultLabError | None = None
         try:
             credential = self._credential(connector, claims.tenant)
-            redactor = self._redactor(claims.tenant, credential)
+            redactor = self._redactor(claims.tenant, credential) if self.redact else _UNREDACTED
         except VaultLabError as exc:  # a refused refresh, a secret that does not open: leave a trace
             failure = exc
         if failure is not None:
@@ -211,25 +261,15 @@ class Broker:
 
     def _authorize(self, claims: TokenClaims, connector: Connector, method: str, path: str,
                    json: Mapping[str, Any] | None) -> bool:
-        """Refuse a call the verified token does not cover: operation, scope, approval.
+        """Ask this broker's call authoriser; refuse (logged) what it refuses.
 
-        Spends nothing. Returns True: the replay guard applies, and :meth:`call`
-        spends a single-use token through :meth:`_spend` just before sending. (An
-        override returning None, like ``unsafe.UnsafeBroker``'s, switches the
-        guard off, as it did when the guard ran inside this method.)
+        Spends nothing. Returns whether the single-use guard applies: :meth:`call`
+        then spends a single-use token through :meth:`_spend` just before sending.
         """
-        tool = connector.tool
-        op = connector.operation_for(method, path)
-        if op is None:
-            raise self._deny(claims, tool, method, path, "operation_not_allowed",
-                             f"{method} {path} is not an operation of {tool!r}")
-        if op.scope not in claims.scopes:
-            raise self._deny(claims, tool, method, path, "scope_missing",
-                             f"the token does not carry scope {op.scope!r}")
-        if claims.approval is not None and intent_digest(dict(json or {})) != claims.approval:
-            raise self._deny(claims, tool, method, path, "approval_mismatch",
-                             "the call's arguments differ from the approved ones")
-        return True
+        problem = self.authorize(claims, connector, method, path, json)
+        if problem is not None:
+            raise self._deny(claims, connector.tool, method, path, *problem)
+        return self.single_use
 
     def _spend(self, claims: TokenClaims, tool: str, method: str, path: str) -> None:
         """Spend a single-use token now, as its request is about to be sent (atomic: one caller wins)."""

@@ -35,7 +35,6 @@ from .connectors import Connector
 from .errors import MalformedTokenError
 from .ids import IdFactory
 from .policy import AgentRequest, Decision, deny
-from .secretstore import Secret
 from .tokens import PluggedVerifier, TokenClaims
 from .vault import Vault
 
@@ -142,24 +141,25 @@ class UnsafeVault(Vault):
         return UnsafeTrustingVerifier(audience=audience)
 
 
-class _NoRedaction:
-    def redact(self, text: str) -> str:
-        return text
+def authorize_catalogue_only(claims: TokenClaims, connector: Connector, method: str, path: str,
+                             args: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The naive call authoriser: any catalogue operation, whatever the token's scopes or approval."""
+    if connector.operation_for(method, path) is None:
+        return "operation_not_allowed", "not an operation of this tool"
+    return None
 
 
 class UnsafeBroker(Broker):
-    """Checks only that the call is in the catalogue; no scope, approval or replay check; no redaction."""
+    """Checks only that the call is in the catalogue; no scope, approval or replay check; no redaction.
+
+    A plain :class:`~course.broker.Broker` with the naive pieces in its public
+    slots: :func:`authorize_catalogue_only`, no single-use guard, no redaction.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         _warn("UnsafeBroker")
+        kwargs.setdefault("authorize", authorize_catalogue_only)
+        kwargs.setdefault("single_use", False)
+        kwargs.setdefault("redact", False)
         super().__init__(**kwargs)
-
-    def _authorize(self, claims: TokenClaims, connector: Connector, method: str, path: str,
-                   json: Mapping[str, Any] | None) -> None:
-        if connector.operation_for(method, path) is None:
-            raise self._deny(claims, connector.tool, method, path, "operation_not_allowed",
-                             "not an operation of this tool")
-
-    def _redactor(self, tenant: str, extra: Secret) -> Any:
-        return _NoRedaction()
 
