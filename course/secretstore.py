@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -38,6 +39,8 @@ class Secret:
     """
 
     __slots__ = ("_value", "name")
+    _value: str  # set once in __init__ (object.__setattr__: __setattr__ refuses)
+    name: str
 
     def __init__(self, value: str, *, name: str = "secret") -> None:
         if not isinstance(value, str) or not value:
@@ -64,10 +67,10 @@ class Secret:
     def __format__(self, spec: str) -> str:
         return repr(self)
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Secret refuses to be pickled")
 
-    def __reduce_ex__(self, protocol: object) -> object:
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise TypeError("a Secret refuses to be pickled")
 
     def __copy__(self) -> Secret:
@@ -277,7 +280,7 @@ class SecretStore:
     def __repr__(self) -> str:
         return "SecretStore(<sealed>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a SecretStore refuses to be pickled")
 
 
