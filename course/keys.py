@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -31,7 +32,7 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def b64url_decode(text: str) -> bytes:
+def b64url_decode(text: object) -> bytes:
     """The inverse of :func:`b64url`, accepting only its exact output.
 
     One byte string has one spelling: re-encoding the decoded bytes must give
@@ -41,7 +42,7 @@ def b64url_decode(text: str) -> bytes:
     second spelling of the same bytes, which a lenient decoder would accept.
 
     Raises:
-        ValueError: ``text`` is not the canonical base64url spelling of any bytes.
+        ValueError: ``text`` is not a str, or not the canonical base64url spelling of any bytes.
     """
     if type(text) is not str:
         raise ValueError("base64url text must be a str")
@@ -85,7 +86,7 @@ class SigningKey:
             "kid": self.kid, "x": b64url(_raw_public(self.public)),
         }
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a SigningKey refuses to be pickled")
 
 
@@ -173,7 +174,7 @@ class KeyRing:
     def __repr__(self) -> str:
         return f"KeyRing(active={self._active.kid!r}, trusted={len(self._live())})"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a KeyRing refuses to be pickled")
 
 
@@ -206,7 +207,7 @@ class JWKSKeys:
             if kid in self._keys:
                 raise ConfigurationError("the JWKS names one kid twice")
             try:
-                self._keys[kid] = Ed25519PublicKey.from_public_bytes(b64url_decode(x))  # type: ignore[arg-type]
+                self._keys[kid] = Ed25519PublicKey.from_public_bytes(b64url_decode(x))
             except ValueError:
                 raise ConfigurationError(
                     "every JWK needs 'x': a canonical base64url Ed25519 public key (32 bytes)") from None
