@@ -16,7 +16,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from .approvals import Approval, ApprovalBook
 from .clock import Clock, ManualClock
@@ -319,7 +319,7 @@ class Vault:
     def __repr__(self) -> str:
         return f"Vault(issuer={self.issuer!r}, keys={self.keys!r})"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Vault refuses to be pickled")
 
     @classmethod
