@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from . import boundedjson, httpclient
 from .clock import Clock
@@ -377,5 +377,5 @@ class Broker:
     def __repr__(self) -> str:
         return f"Broker(tools={sorted(self._connectors)})"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Broker refuses to be pickled")
