@@ -31,7 +31,7 @@ import json as _json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from . import httpclient
@@ -700,7 +700,7 @@ class BrokeredAgent(_Loop):
         return (f"BrokeredAgent(agent={s.agent!r}, user={s.user!r}, tenant={s.tenant!r}, "
                 f"session={s.id!r}, tokens={len(self._infos)})")
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a BrokeredAgent refuses to be pickled (it holds live tokens)")
 
 
