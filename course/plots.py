@@ -170,22 +170,25 @@ def trust_path(highlight: str | None = None, *, attacker: bool = True,
     return fig
 
 
-def trust_path_mermaid(highlight: str | None = None, *, attacker: bool = True) -> str:
+def trust_path_mermaid(highlight: str | None = None, *, attacker: bool = True,
+                       enters: str = "Vault policy") -> str:
     """The same diagram as Mermaid ``flowchart LR`` text (no trailing newline).
 
     With ``highlight="Short-lived token"`` and ``attacker=True`` it is exactly
     the notebooks' template: nodes ``A P T C L``, attacker ``X``, classDefs
     ``focus`` (fill #edf7f4, stroke #174b43) and ``attacker`` (fill #fff1eb,
-    stroke #d8512a).
+    stroke #d8512a). The attacker's dotted arrow points at ``enters``: the node
+    where the notebook's trick enters the path.
 
     Raises:
-        ValueError: ``highlight`` is not a node of ``course.TRUST_PATH``.
+        ValueError: ``highlight`` or ``enters`` is not a node of ``course.TRUST_PATH``.
     """
     _check_node(highlight, "highlight")
+    _check_node(enters, "enters")
     chain = " --> ".join(f'{_MERMAID_IDS[name]}["{name}"]' for name in TRUST_PATH)
     lines = ["flowchart LR", f"  {chain}"]
     if attacker:
-        lines.append(f'  X["{ATTACKER_LABEL}"] -.-> {_MERMAID_IDS["Vault policy"]}')
+        lines.append(f'  X["{ATTACKER_LABEL}"] -.-> {_MERMAID_IDS[enters]}')
     lines.append(f"  classDef focus fill:{FOCUS_FILL},stroke:{FOCUS_STROKE},"
                  f"stroke-width:3px,color:{INK}")
     if attacker:
