@@ -305,8 +305,11 @@ def _closed_by_peer(sock: socket.socket) -> bool:
     return bool(readable)
 
 
-def _reason(exc: BaseException) -> str:
-    """A failure kind that names the error class only (its text could echo request data)."""
+def _reason(exc: BaseException | None) -> str:
+    """A failure kind that names the error class only (its text could echo request data).
+
+    ``None`` (no failure, yet no answer: the send loop cannot reach that) names its class too.
+    """
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, ValueError):
