@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from . import httpclient
@@ -104,13 +104,13 @@ class RefreshKeeper:
         return (Secret(str(data["access_token"]), name="oauth:access"),
                 self._clock.now() + int(data.get("expires_in", 300)))
 
-    def _record(self, tenant: str, decision: str, reason: str, detail: str, presented: Secret,
-                rotated: Secret | None = None) -> None:
+    def _record(self, tenant: str, decision: Literal["allow", "deny"], reason: str, detail: str,
+                presented: Secret, rotated: Secret | None = None) -> None:
         if self._log is None:
             return
         secrets = {"presented": presented} if rotated is None else {"presented": presented,
                                                                      "rotated_to": rotated}
-        self._log.append("upstream_refresh", tenant=tenant, decision=decision,  # type: ignore[arg-type]
+        self._log.append("upstream_refresh", tenant=tenant, decision=decision,
                          reason=reason, detail=detail, secret_fields=secrets)
 
     def forget(self, tenant: str) -> None:
@@ -122,7 +122,8 @@ class RefreshKeeper:
         return f"RefreshKeeper(tenants_cached={len(self._cache)}, tenants_refused={len(self._refused)})"
 
 
-def _json_object(answer: httpclient.Response) -> dict[str, object]:
+def _json_object(answer: httpclient.Response) -> dict[str, Any]:
+    """The answer's JSON object (its values unchecked, as parsed), or {} when it is not one."""
     try:
         data = answer.json()
     except ValueError:
