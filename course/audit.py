@@ -114,7 +114,7 @@ __all__ = [
     "AccessLog",
     "Checkpoint",
     "Event",
-    "Redactor",
+    "LineRedactor",
     "canonical_json",
     "derive_chain_key",
     "verify_chain",
@@ -158,7 +158,7 @@ _RECORD_KEYS = frozenset(
 )
 
 
-class Redactor(Protocol):
+class LineRedactor(Protocol):
     """Anything with ``redact(text) -> text`` (``course.redact`` provides the real one)."""
 
     def redact(self, text: str) -> str: ...
@@ -630,7 +630,7 @@ class AccessLog:
         *,
         clock: Clock,
         hmac_key: bytes,
-        redactor: Redactor | None = None,
+        redactor: LineRedactor | None = None,
         durable: bool = True,
         checkpoint_key: Ed25519PrivateKey | None = None,
     ) -> None:
