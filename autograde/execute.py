@@ -248,7 +248,7 @@ def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> Run
                     item = json.loads(line)
                     reported[int(item["i"])] = item
                     dropped = max(dropped, int(item.get("dropped", 0)))
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, RecursionError):
                     continue
                 # The next cell goes out only now: it was never in the sandbox before.
                 if pending:

@@ -1,9 +1,12 @@
 """Per-student HTML feedback that works offline and never shows a hidden test.
 
 Written from the autograded notebook and its grading ledger to
-feedback/<student>/<assignment>/<notebook>.html. Test cells show their *release* source
-(what the learner already had) and, instead of kernel outputs or tracebacks (which quote the
-failing hidden line), the verdict and its reason. Mermaid diagrams become inline SVG drawn by
+feedback/<student>/<assignment>/<notebook>.html. Each exercise is named by the property its
+test checks, in the learner's words ("not attempted", "... : failed: a hidden check failed"),
+never with hidden inputs, expected values or the grader's internal terms. Test cells show
+their *release* source (what the learner already had) and the verdict instead of outputs.
+Grader notes are for the instructor (the needs-a-human list), not repeated here. Mermaid
+diagrams become inline SVG drawn by
 `autograde.mermaid` (no CDN, no vendored JavaScript); a diagram it cannot draw is shown as its
 source with a note. Learner output is escaped text or a PNG, never live HTML or script.
 """
@@ -102,6 +105,16 @@ def _outputs(cell: Any) -> str:
     return "".join(out)
 
 
+def _words(e: Any) -> str:
+    """The exercise's verdict for the learner (ledgers from before `feedback` existed get
+    the same wording from their status)."""
+    if e.feedback:
+        return e.feedback
+    from .grade import learner_words
+
+    return learner_words(e.outside, e.reason, None)
+
+
 def render(nb: Any, released: Any, result: GradedNotebook, hidden: set[str] | None = None) -> str:
     """The feedback page for one notebook (a string of HTML); `hidden` lines never appear."""
     _HIDDEN.clear()
@@ -114,14 +127,12 @@ def render(nb: Any, released: Any, result: GradedNotebook, hidden: set[str] | No
             "<table><tr><th>exercise</th><th>points</th><th>verdict</th></tr>"]
     for e in result.exercises:
         ok = e.max_score > 0 and e.score >= e.max_score
-        why = "passed" if ok else f"failed: {_scrub(e.reason, _HIDDEN) or 'see the cell below'}"
+        why = _scrub(_words(e), _HIDDEN)
         body.append(f"<tr><td>{html.escape(e.grade_id)}</td><td>{e.score:g} / {e.max_score:g}</td>"
                     f"<td class='{'pass' if ok else 'fail'}'>{html.escape(why)}</td></tr>")
     body.append("</table>")
-    if result.reasons:
-        body.append("<h2>Notes from the grader</h2><ul>")
-        body += [f"<li>{html.escape(_scrub(r, _HIDDEN))}</li>" for r in result.reasons]
-        body.append("</ul>")
+    if result.status != "graded" and result.reasons:
+        body.append(f"<p class='fail'>{html.escape(_scrub(result.reasons[0], _HIDDEN))}</p>")
     for cell in (nb.cells if nb is not None else []):
         meta = cell.metadata.get("nbgrader", {})
         gid = meta.get("grade_id")
@@ -134,8 +145,7 @@ def render(nb: Any, released: Any, result: GradedNotebook, hidden: set[str] | No
             source = rel[gid].source if gid in rel else "# (check cell)"
             e = verdicts.get(gid)
             ok = e is not None and e.max_score > 0 and e.score >= e.max_score
-            why = _scrub(e.reason, _HIDDEN) if e and e.reason else "see above"
-            verdict = "passed" if ok else f"failed: {why}"
+            verdict = _scrub(_words(e), _HIDDEN) if e is not None else "not graded"
             body.append(f"<div class='cell'><pre>{html.escape(source)}</pre>"
                         f"<p class='{'pass' if ok else 'fail'}'>{html.escape(gid or '')}: "
                         f"{html.escape(verdict)}</p></div>")

@@ -4,13 +4,17 @@ Per notebook the grader (this process, one thread, so the SQLite gradebook has o
 reads the submission, records what is structurally wrong with it, sanitizes it with
 nbgrader's own preprocessors (ClearOutput, DeduplicateIds, OverwriteKernelspec,
 OverwriteCells, CheckCellMetadata) and hands two jobs to a worker: the notebook in a confined
-kernel (`autograde.execute`) and the instructor's checks in the judge (`autograde.judge`).
-Back in the grader, an exercise passes only if its test cell passed in the kernel *and* the
-judge did not fail it; a judge failure is written into the test cell as an error output, so
-nbgrader's own LimitOutput, SaveAutoGrades and AssignLatePenalties put exactly that into the
-gradebook and formgrader shows why. A submission that cannot be read still gets its rows
-(zero, with the reason). Each finished notebook leaves a ledger next to the autograded
-notebook; a rerun skips what is done unless the submission or the source changed.
+kernel for the learner's feedback (`autograde.execute`; test cells run their *visible* checks
+only, so a hidden test is never in the learner's process) and the instructor's checks, hidden
+ones included, in the judge (`autograde.judge`). Points come from the judge alone: before
+nbgrader's SaveAutoGrades records a score, each test cell it reads holds nothing but the
+judge's verdict (no output at all for a pass, one error for anything else), so nothing the
+learner's kernel prints, displays or writes can change a score; scores are clamped to each
+cell's maximum, and an exercise the judge could not decide gets 0 automatic points, is marked
+for manual grading and goes to a human. Any failure while grading one notebook becomes its
+recorded reason (never the class's crash). Each finished notebook leaves a ledger next to
+the autograded notebook; a rerun skips what is done unless the submission or the source
+changed.
 """
 from __future__ import annotations
 
@@ -19,7 +23,11 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import multiprocessing
+import os
+import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,12 +51,14 @@ from .judge import FAIL, PASS, UNDECIDABLE
 from .sandbox import Sandbox, detect, python_cmd, sandbox_env
 
 LEDGER_SUFFIX = ".autograde.json"
+NOTES = "\0notes"  # the judge's notes ride along with its verdicts
 MAX_NOTEBOOK_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Exercise:
-    """One autograded test cell: its points and the two verdicts that made them."""
+    """One autograded test cell: its points (from the outside verdict alone), what the
+    learner's kernel showed, the reason for an instructor and the words for the learner."""
 
     grade_id: str
     score: float
@@ -56,6 +66,7 @@ class Exercise:
     kernel: str
     outside: str
     reason: str = ""
+    feedback: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,10 +173,58 @@ def ensure_released(course: Course, assignment: str) -> None:
 # ---------------------------------------------------------------- preparing a submission
 
 
-def _read_submission(path: Path) -> tuple[Any | None, str | None]:
-    """(notebook, None) or (None, why it cannot be graded)."""
+def _refuse_links(path: Path, root: Path | None) -> str | None:
+    """Why `path` must not be opened: it, or a folder between `root` and it, is a symbolic
+    link or not a regular file/folder. None when it is safe to read. Never follows a link."""
+    parts = [path]
+    if root is not None:
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            rel = None
+        if rel is not None:
+            parts = [root / Path(*rel.parts[: i + 1]) for i in range(len(rel.parts))]
+    for part in parts:
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            return "no submitted file for this notebook"
+        except OSError as exc:
+            return f"unreadable file ({type(exc).__name__})"
+        if stat.S_ISLNK(st.st_mode):
+            return "refused: a symbolic link, not a submitted file (not followed)"
+        last = part == parts[-1]
+        if last and not stat.S_ISREG(st.st_mode):
+            return "refused: not a regular file (a folder, pipe, socket or device)"
+        if not last and not stat.S_ISDIR(st.st_mode):
+            return "refused: not a regular folder"
+    return None
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, opened without following a link or blocking on a pipe.
+
+    Raises:
+        OSError: the file is a link, not regular, or larger than MAX_NOTEBOOK_BYTES + 1.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_NOTEBOOK_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def _read_submission(path: Path, root: Path | None = None) -> tuple[Any | None, str | None]:
+    """(notebook, None) or (None, why it cannot be graded). Symbolic links and non-regular
+    files (anywhere below `root`) are refused, never followed; nbformat v3 is upgraded."""
+    refused = _refuse_links(path, root)
+    if refused is not None:
+        return None, refused
+    try:
+        raw = _read_bytes(path)
     except OSError as exc:
         return None, f"unreadable file ({type(exc).__name__})"
     if not raw.strip():
@@ -180,7 +239,8 @@ def _read_submission(path: Path) -> tuple[Any | None, str | None]:
         if _unclosed(raw.decode("utf-8", "replace")):
             return None, "truncated notebook (JSON ends before it closes)"
         return None, f"invalid JSON at line {exc.lineno} column {exc.colno}"
-    if not isinstance(data, dict) or "cells" not in data or not isinstance(data["cells"], list):
+    v3 = isinstance(data, dict) and data.get("nbformat") == 3 and isinstance(data.get("worksheets"), list)
+    if not v3 and (not isinstance(data, dict) or "cells" not in data or not isinstance(data["cells"], list)):
         return None, "not a notebook (JSON without a list of cells)"
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
@@ -266,6 +326,12 @@ def _repair(nb: Any, source: SourceModel) -> None:
         if gid in seen:
             del cell.metadata["nbgrader"]
         seen.add(gid)
+    reference = source.released if source.released is not None else source.nb
+    known = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in reference.cells}
+    for cell in nb.cells:  # edited nbgrader metadata: restored from the source, not zeroed
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in known and gid is not None:
+            cell.metadata["nbgrader"] = copy.deepcopy(known[gid].metadata["nbgrader"])
     if source.released is None:
         return
     released = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source.released.cells}
@@ -280,13 +346,22 @@ def _repair(nb: Any, source: SourceModel) -> None:
                     for i, c in enumerate(nb.cells)}
 
 
+def _release_lines(source: SourceModel) -> set[str]:
+    """Every line the release itself contains (its demo cells, its stubs): code the learner
+    was given is not a finding."""
+    ref = source.released if source.released is not None else source.nb
+    return {line.strip() for c in ref.cells if c.cell_type == "code"
+            for line in c.source.splitlines() if line.strip()}
+
+
 def _prepare(course: Course, task: _Task) -> None:
-    nb, failure = _read_submission(task.path)
+    nb, failure = _read_submission(task.path, course.submitted_dir)
     if nb is None:
         task.failure = failure
         return
     task.findings = hostile.structure(nb.cells, task.source.cells) + \
-        hostile.code_findings(_learner_code(nb))
+        hostile.code_findings(_learner_code(nb), given=_release_lines(task.source),
+                              locked=locked_names(task.source))
     _repair(nb, task.source)
     try:
         task.sanitized = _sanitize(course, task, nb)
@@ -297,9 +372,74 @@ def _prepare(course: Course, task: _Task) -> None:
 # ---------------------------------------------------------------- the two runs (worker)
 
 
+def locked_names(source: SourceModel) -> set[str]:
+    """Names the source's locked (setup) code cells bind."""
+    from .learner import defined_names, reduce_cell
+
+    out: set[str] = set()
+    for cell in source.nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and not meta.get("solution") and not meta.get("grade"):
+            out.update(defined_names(reduce_cell(cell.source)))
+    return out
+
+
+def declared_names(source: SourceModel) -> dict[str, list[str]]:
+    """Per answer cell, the names the exercise declares: what the release's stub defines at
+    top level (the solution's, when the stub defines nothing), minus names a locked cell
+    binds and builtins. Only these become proxies in the judge."""
+    import builtins
+
+    from .learner import _parse
+
+    forbidden = locked_names(source) | set(dir(builtins))
+    stubs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+             for c in (source.released.cells if source.released is not None else [])}
+    out: dict[str, list[str]] = {}
+    for cell in source.nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("solution"):
+            continue
+        gid = meta.get("grade_id")
+        names: list[str] = []
+        for text in (stubs.get(gid, ""), cell.source):
+            names = [n for n in _top_level_names(_parse(text)) if n not in forbidden]
+            if names:
+                break
+        out[gid] = names
+    return out
+
+
+def _top_level_names(tree: Any) -> list[str]:
+    import ast
+
+    names: list[str] = []
+    for node in (tree.body if tree is not None else []):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for tg in targets for t in ast.walk(tg) if isinstance(t, ast.Name)]
+    return names
+
+
+def visible_source(cell_source: str) -> str:
+    """A test cell without its hidden tests (what the learner's kernel may run)."""
+    out, inside = [], False
+    for line in cell_source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
 def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
               limits: Any) -> dict[str, Any]:
-    """The judge's input: the source's setup and test cells, the learner's program."""
+    """The judge's input: the source's setup and test cells, the learner's program, and the
+    names each answer cell declares."""
     program: list[dict[str, str]] = []
     extras: list[dict[str, str]] = []
     locked = {c.name: c for c in source.cells}
@@ -329,6 +469,7 @@ def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
         else:
             cells.append({"cell": gid, "kind": "setup", "source": cell.source})
     return {"cells": cells, "program": program, "learner_argv": learner_argv,
+            "declared": declared_names(source),
             "memory": limits.memory_bytes, "files": limits.file_bytes,
             "seconds": limits.judge_seconds, "call_seconds": limits.cell_seconds}
 
@@ -346,8 +487,14 @@ def run_judge(job: dict[str, Any], *, seconds: float) -> tuple[dict[str, dict[st
     if proc.returncode != 0:
         return {}, f"the judge failed (exit {proc.returncode})"
     try:
-        return {v["grade_id"]: v for v in json.loads(proc.stdout)}, None
-    except (ValueError, KeyError, TypeError):
+        data = json.loads(proc.stdout)
+        if not isinstance(data, dict) or "error" in data:
+            return {}, str(data.get("error", "the judge's answer was unreadable"))[:200]
+        out = {str(v["grade_id"]): {"status": str(v["status"]), "reason": str(v.get("reason", ""))[:400],
+                                    "tripwire": bool(v.get("tripwire"))} for v in data["verdicts"]}
+        out[NOTES] = {"status": "notes", "notes": [str(n)[:200] for n in data.get("notes", [])][:20]}
+        return out, None
+    except (ValueError, KeyError, TypeError, RecursionError):
         return {}, "the judge's answer was unreadable"
 
 
@@ -361,9 +508,24 @@ class _Outcome:
     failure: str | None = None
 
 
+def feedback_copy(nb: Any, source: SourceModel) -> Any:
+    """The notebook the learner's kernel runs: test cells hold their release source (visible
+    checks only), so no hidden test ever enters the learner's process."""
+    run = copy.deepcopy(nb)
+    released = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+                for c in (source.released.cells if source.released is not None else [])}
+    for cell in run.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            gid = meta.get("grade_id")
+            cell.source = visible_source(released.get(gid, cell.source))
+    return run
+
+
 def _work(task: _Task, sandbox: Sandbox, engine: str = "ipython") -> _Outcome:
-    """In a worker process: read, sanitize, then run the kernel and the judge side by side."""
-    if not task.path.exists():
+    """In a worker process: read, sanitize, then run the kernel (feedback) and the judge
+    (points) side by side."""
+    if not os.path.lexists(task.path):
         return _Outcome(failure="no submitted file for this notebook")
     _prepare(task.course, task)
     if task.failure is not None:
@@ -376,9 +538,14 @@ def _work(task: _Task, sandbox: Sandbox, engine: str = "ipython") -> _Outcome:
         target=lambda: box.update(r=run_judge(job, seconds=limits.judge_seconds)), daemon=True)
     judge_thread.start()
     executed = task.sanitized
-    events = run_notebook(executed, sandbox=sandbox, limits=limits, files=task.source.files,
+    run = feedback_copy(executed, task.source)
+    events = run_notebook(run, sandbox=sandbox, limits=limits, files=task.source.files,
                           files_root=task.course.source_dir / task.source.assignment,
                           engine=engine)
+    for mine, ran in zip(executed.cells, run.cells, strict=True):
+        if mine.cell_type == "code":
+            mine.outputs = ran.outputs
+            mine.execution_count = ran.execution_count
     judge_thread.join()
     verdicts, error = box.get("r", ({}, "the judge did not finish"))
     return _Outcome(executed=executed, events=events, verdicts=verdicts, judge_error=error,
@@ -388,26 +555,63 @@ def _work(task: _Task, sandbox: Sandbox, engine: str = "ipython") -> _Outcome:
 # ---------------------------------------------------------------- writing results (grader)
 
 
-def _combine(nb: Any, outcome: _Outcome) -> list[str]:
-    """Fail every test cell the judge failed, in the notebook itself; return notes."""
-    notes = []
+UNAVAILABLE = "unavailable"
+MANUAL = (UNDECIDABLE, UNAVAILABLE)
+
+
+def _test_cells(nb: Any) -> Iterator[tuple[str, Any]]:
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            yield meta.get("grade_id"), cell
+
+
+def _statuses(nb: Any, outcome: _Outcome) -> dict[str, dict[str, Any]]:
+    """Every test cell's outside verdict; none at all (the judge stopped) is `unavailable`,
+    a cell the judge never reported is a failure."""
+    out: dict[str, dict[str, Any]] = {}
+    for gid, _cell in _test_cells(nb):
+        if outcome.judge_error:
+            out[gid] = {"status": UNAVAILABLE, "reason": f"the outside check was unavailable "
+                                                          f"({outcome.judge_error})"}
+        else:
+            out[gid] = outcome.verdicts.get(gid) or {"status": FAIL, "reason": "the check did not run"}
+    return out
+
+
+def _verdict_output(verdict: dict[str, Any]) -> Any:
+    manual = verdict["status"] in MANUAL
+    ename = "NeedsManualGrade" if manual else "OutsideCheckFailed"
+    return nbformat.v4.new_output("error", ename=ename, evalue=verdict.get("reason", ""),
+                                  traceback=[f"{ename}: {verdict.get('reason', '')}",
+                                             "(decided by the grader outside your kernel)"])
+
+
+def _combine(nb: Any, statuses: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Write each non-passing verdict into its test cell (what formgrader shows); return
+    (notes, notes for a human)."""
+    notes, human = [], []
+    for gid, cell in _test_cells(nb):
+        verdict = statuses[gid]
+        if verdict["status"] == PASS:
             continue
-        gid = meta.get("grade_id")
-        verdict = outcome.verdicts.get(gid)
         kernel_ok = not utils.has_failed(cell)
-        if verdict and verdict["status"] == FAIL and kernel_ok:
-            cell.outputs.append(nbformat.v4.new_output(
-                "error", ename="OutsideCheckFailed", evalue=verdict["reason"],
-                traceback=[f"OutsideCheckFailed: {verdict['reason']}",
-                           "(the grader re-ran this check outside your kernel)"]))
-            notes.append(f"{gid}: passed in the kernel but failed the outside check "
-                         f"({verdict['reason']})")
-        elif verdict and verdict["status"] == UNDECIDABLE:
-            notes.append(f"{gid}: outside check undecidable ({verdict['reason']}); kernel verdict kept")
-    return notes
+        cell.outputs.append(_verdict_output(verdict))
+        reason = verdict.get("reason", "")
+        if verdict["status"] == UNDECIDABLE:
+            note = (f"{gid}: the outside check could not decide ({reason}): 0 automatic points, "
+                    "grade it by hand")
+            notes.append(note)
+            human.append(note)
+        elif verdict.get("tripwire"):
+            note = f"{gid}: {reason}"
+            notes.append(note)
+            human.append(note)
+        elif verdict["status"] == FAIL and kernel_ok and not reason.startswith("a hidden check failed"):
+            note = f"{gid}: passed in the kernel but failed the outside check ({reason})"
+            notes.append(note)
+            human.append(note)
+    return notes, human
 
 
 def _open_submission(course: Course, task: _Task) -> None:
@@ -447,16 +651,29 @@ def _placeholder(course: Course, task: _Task, why: str) -> None:
     out.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def _save(course: Course, task: _Task, nb: Any) -> None:
+def _save(course: Course, task: _Task, nb: Any, statuses: dict[str, dict[str, Any]]) -> None:
+    """Record the scores with nbgrader's own SaveAutoGrades, reading a view of the notebook
+    whose test cells hold the outside verdict only; then clamp every score to its cell's
+    range and mark undecided exercises for manual grading. The written notebook keeps the
+    learner's outputs (formgrader shows them) with the verdicts appended."""
     from nbgrader.preprocessors import AssignLatePenalties, LimitOutput, SaveAutoGrades
 
     cfg = course.nbgrader_config()
     resources = _resources(course, task)
-    steps = [LimitOutput, SaveAutoGrades]
+    nb, resources = LimitOutput(config=cfg).preprocess(nb, resources)
+    kept = []
+    for gid, cell in _test_cells(nb):
+        kept.append((cell, cell.outputs))
+        passed = statuses.get(gid, {}).get("status") == PASS
+        cell.outputs = [] if passed else [_verdict_output(statuses.get(gid, {"status": FAIL}))]
+    try:
+        nb, resources = SaveAutoGrades(config=cfg).preprocess(nb, resources)
+    finally:
+        for cell, outputs in kept:
+            cell.outputs = outputs
+    _settle(course, task, {gid for gid, v in statuses.items() if v["status"] in MANUAL})
     if (task.path.parent / "timestamp.txt").exists():  # only a timestamped submission is late
-        steps.append(AssignLatePenalties)
-    for klass in steps:
-        nb, resources = klass(config=cfg).preprocess(nb, resources)
+        nb, resources = AssignLatePenalties(config=cfg).preprocess(nb, resources)
     out = _autograded_path(course, task)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written as JSON directly: nbformat.write re-validates the whole notebook (slow), and
@@ -464,31 +681,105 @@ def _save(course: Course, task: _Task, nb: Any) -> None:
     out.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _clamp(score: Any, maximum: float) -> float | None:
+    if score is None:
+        return None
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return 0.0
+    if math.isnan(value) or value < 0:
+        return 0.0
+    return min(value, maximum)
+
+
+def _settle(course: Course, task: _Task, manual: set[str]) -> None:
+    """Every automatic score within [0, the cell's maximum]; undecided exercises flagged for
+    manual grading (0 automatic points until a human grades them)."""
+    with Gradebook(course.db_url, course.course_id) as gb:
+        sub = gb.find_submission_notebook(task.source.notebook, task.source.assignment, task.student)
+        for grade in sub.grades:
+            grade.auto_score = _clamp(grade.auto_score, float(grade.max_score))
+            if grade.name in manual:
+                grade.auto_score = 0.0
+                grade.needs_manual_grade = True
+        gb.db.commit()
+
+
 def _autograded_path(course: Course, task: _Task) -> Path:
     return course.autograded_dir / task.student / task.source.assignment / f"{task.source.notebook}.ipynb"
 
 
+def _attempted(source: SourceModel, nb: Any | None) -> dict[str, bool]:
+    """Per test cell: False when every answer cell whose declared names it uses is still the
+    release's stub (the learner wrote nothing there)."""
+    if nb is None or source.released is None:
+        return {}
+    stubs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source.strip()
+             for c in source.released.cells}
+    mine = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source.strip() for c in nb.cells}
+    declared = declared_names(source)
+    out: dict[str, bool] = {}
+    for gid, cell in _test_cells(source.nb):
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", cell.source))
+        answers = [a for a, names in declared.items() if words & set(names)]
+        if answers:
+            out[gid] = any(mine.get(a, stubs.get(a)) != stubs.get(a) for a in answers)
+    return out
+
+
+def _property(source: SourceModel, gid: str) -> str:
+    """What a test cell checks, in the instructor's words: its docstring's first line."""
+    import ast
+
+    cell = next((c for g, c in _test_cells(source.nb) if g == gid), None)
+    try:
+        doc = ast.get_docstring(ast.parse(visible_source(cell.source))) if cell is not None else None
+    except (SyntaxError, ValueError):
+        doc = None
+    return (doc or "").strip().splitlines()[0].rstrip(".") if doc and doc.strip() else gid
+
+
+def learner_words(status: str, reason: str, attempted: bool | None) -> str:
+    """An exercise's verdict for the learner: never internal terms, never hidden inputs."""
+    if status == PASS:
+        return "passed"
+    if attempted is False:
+        return "not attempted"
+    if status in MANUAL:
+        return "not checked automatically: your instructor will grade it by hand"
+    return f"failed: {reason or 'see the cell below'}"
+
+
 def _exercises(course: Course, task: _Task, nb: Any | None,
-               verdicts: dict[str, dict[str, Any]]) -> tuple[tuple[Exercise, ...], float, float]:
+               statuses: dict[str, dict[str, Any]]) -> tuple[tuple[Exercise, ...], float, float]:
     with Gradebook(course.db_url, course.course_id) as gb:
         sub = gb.find_submission_notebook(task.source.notebook, task.source.assignment, task.student)
         rows = {g.name: (float(g.score or 0.0), float(g.max_score)) for g in sub.grades}
         total, possible = float(sub.score), float(sub.max_score)
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in (nb.cells if nb else [])}
+    attempted = _attempted(task.source, nb)
     out = []
     for src in task.source.cells:
         if not src.grade or src.solution:
             continue
         score, max_score = rows.get(src.name, (0.0, src.points or 0.0))
         cell = cells.get(src.name)
-        kernel = "not run" if cell is None else ("failed" if utils.has_failed(cell) else "passed")
-        verdict = verdicts.get(src.name, {})
-        reason = verdict.get("reason", "") if verdict.get("status") != PASS else ""
-        if not reason and cell is not None and kernel == "failed":
-            reason = _kernel_reason(cell)
+        kernel = "not run" if cell is None else ("failed" if _kernel_failed(cell) else "passed")
+        verdict = statuses.get(src.name, {})
+        status = verdict.get("status", "not run")
+        reason = verdict.get("reason", "") if status != PASS else ""
+        words = learner_words(status, reason, attempted.get(src.name))
         out.append(Exercise(grade_id=src.name, score=score, max_score=max_score, kernel=kernel,
-                            outside=verdict.get("status", "not run"), reason=reason))
+                            outside=status, reason=reason,
+                            feedback=f"{_property(task.source, src.name)}: {words}"))
     return tuple(out), total, possible
+
+
+def _kernel_failed(cell: Any) -> bool:
+    """The learner's visible checks failed in the kernel (the verdict we appended aside)."""
+    return any(o.output_type == "error" and o.get("ename") not in ("OutsideCheckFailed", "NeedsManualGrade")
+               or o.output_type == "stream" and o.get("name") == "stderr" for o in cell.outputs)
 
 
 def _kernel_reason(cell: Any) -> str:
@@ -503,6 +794,46 @@ def _kernel_reason(cell: Any) -> str:
 
 
 def _finish(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sandbox) -> GradedNotebook:
+    """Record one notebook. Never raises: a failure here becomes the notebook's reason."""
+    try:
+        return _record(course, task, outcome, sandbox)
+    except Exception as exc:  # noqa: BLE001 - one notebook never stops the class
+        return _breaker(course, task, sandbox, f"grading failed ({type(exc).__name__}: "
+                                               f"{str(exc)[:160]})")
+
+
+def _breaker(course: Course, task: _Task, sandbox: Sandbox, why: str) -> GradedNotebook:
+    """Zero rows, a placeholder and a ledger for a notebook whose grading failed."""
+    for step in (lambda: _open_submission(course, task), lambda: _zero(course, task),
+                 lambda: _placeholder(course, task, why)):
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - record as much as the gradebook allows
+            continue
+    exercises = tuple(Exercise(grade_id=c.name, score=0.0, max_score=float(c.points or 0.0),
+                               kernel="not run", outside="not run", reason=why,
+                               feedback=f"{_property(task.source, c.name)}: not graded")
+                      for c in task.source.cells if c.grade and not c.solution)
+    result = GradedNotebook(student=task.student, assignment=task.source.assignment,
+                            notebook=task.source.notebook, status="error", score=0.0,
+                            max_score=sum(e.max_score for e in exercises), exercises=exercises,
+                            reasons=(f"scored 0: {why}",), needs_human=(f"scored 0: {why}",),
+                            confined=sandbox.confined,
+                            seconds=round(time.monotonic() - task.started, 3), digest=task.digest)
+    try:
+        _write_ledger(course, task, result)
+    except OSError:
+        pass
+    return result
+
+
+def _write_ledger(course: Course, task: _Task, result: GradedNotebook) -> None:
+    ledger = _ledger_path(course, task)
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True))
+
+
+def _record(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sandbox) -> GradedNotebook:
     reasons: list[str] = []
     human = [f.text() for f in task.findings if f.human]
     reasons += [f.text() for f in task.findings]
@@ -511,7 +842,7 @@ def _finish(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sand
         human.append(sandbox.warning)
     _open_submission(course, task)
     nb = None
-    verdicts: dict[str, dict[str, Any]] = {}
+    statuses: dict[str, dict[str, Any]] = {}
     if task.failure is not None or outcome is None:
         why = task.failure or "not graded"
         reasons.insert(0, f"scored 0: {why}")
@@ -520,19 +851,23 @@ def _finish(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sand
         _placeholder(course, task, why)
         status = "unreadable"
     else:
-        nb, verdicts = outcome.executed, outcome.verdicts
+        nb = outcome.executed
+        statuses = _statuses(nb, outcome)
         run_reasons = list(outcome.events.reasons())
         reasons += run_reasons
         human += run_reasons
-        notes = _combine(nb, outcome)
+        notes, flagged = _combine(nb, statuses)
         reasons += notes
-        human += [n for n in notes if "outside check" in n and "undecidable" not in n]
+        human += flagged
+        judge_notes = [f"answer cell {n}" for n in outcome.verdicts.get(NOTES, {}).get("notes", [])]
+        reasons += judge_notes
+        human += judge_notes
         if outcome.judge_error:
             reasons.append(f"outside check unavailable: {outcome.judge_error}")
             human.append(f"outside check unavailable: {outcome.judge_error}")
-        _save(course, task, nb)
+        _save(course, task, nb, statuses)
         status = "graded"
-    exercises, total, possible = _exercises(course, task, nb, verdicts)
+    exercises, total, possible = _exercises(course, task, nb, statuses)
     for ex in exercises:
         if "MemoryError" in ex.reason:
             note = f"memory limit hit in {ex.grade_id} ({course.limits.memory_bytes} bytes)"
@@ -544,9 +879,7 @@ def _finish(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sand
                             reasons=tuple(dict.fromkeys(reasons)),
                             needs_human=tuple(dict.fromkeys(human)), confined=sandbox.confined,
                             seconds=round(time.monotonic() - task.started, 3), digest=task.digest)
-    ledger = _ledger_path(course, task)
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    ledger.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True))
+    _write_ledger(course, task, result)
     return result
 
 
@@ -607,9 +940,9 @@ def _digest(path: Path, source: SourceModel, sandbox: Sandbox) -> str:
     h = hashlib.sha256(source.digest.encode())
     h.update(b"confined" if sandbox.confined else b"unconfined")
     try:
-        h.update(path.read_bytes())
+        h.update(_read_bytes(path))
     except OSError:
-        h.update(b"<missing>")
+        h.update(b"<missing or refused>")
     return h.hexdigest()
 
 
@@ -667,11 +1000,12 @@ def _grade(course: Course, *, assignments: Iterable[str] | None, students: Itera
                         done = GradedNotebook.from_json(json.loads(ledger.read_text()))
                     except (ValueError, TypeError):
                         done = None
-                    if done is not None and done.digest == task.digest:
+                    if done is not None and done.digest == task.digest and done.status != "error":
                         results.append(done)
                         continue
                 tasks.append(task)
     total = len(tasks)
+    finished = 0  # notebooks graded in this run (reused ledgers are not counted)
     # Worker processes (not threads): sanitizing and driving kernels is Python work that
     # would otherwise queue on one GIL behind the gradebook writes done here.
     context = multiprocessing.get_context("fork")
@@ -689,8 +1023,9 @@ def _grade(course: Course, *, assignments: Iterable[str] | None, students: Itera
                 task.findings, task.failure = outcome.findings, outcome.failure
             results.append(_finish(course, task, outcome if task.failure is None else None,
                                    sandbox))
+            finished += 1
             if progress:
-                progress(len(results), total, results[-1])
+                progress(finished, total, results[-1])
     return sorted(results, key=lambda r: (r.assignment, r.student, r.notebook))
 
 
@@ -700,6 +1035,7 @@ def progress_bar(stream: Any = None) -> Progress:
 
     def show(done: int, total: int, result: GradedNotebook) -> None:
         width = 30
+        done = min(done, total)
         filled = int(width * done / max(total, 1))
         flag = " !" if result.needs_human else ""
         line = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "

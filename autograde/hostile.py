@@ -119,7 +119,8 @@ PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("reading files", r"\bopen\s*\(|\bpathlib\b|\bPath\s*\(|\bos\.(listdir|scandir|walk|open)|"
      r"\bglob\b|\bshutil\b", "reads or writes files"),
     ("gradebook", r"gradebook|sqlite3|sqlalchemy", "touches the gradebook"),
-    ("network", r"\bsocket\b|\burllib\b|\bhttp\.client\b|\brequests\b|\bhttpx\b|\baiohttp\b",
+    ("network", r"\bsocket\b|\burllib(?!\.parse\b)(?!\s+import\s+parse\b)\b|\bhttp\.client\b|"
+     r"\brequests\b|\bhttpx\b|\baiohttp\b",
      "opens network connections"),
     ("process control", r"\bos\._exit\b|\bos\.kill\b|\bsignal\b|\bsubprocess\b|\bos\.system\b|"
      r"\bos\.fork\b|\bsys\.exit\b|\bexec\s*\(|\beval\s*\(", "controls processes or runs code"),
@@ -137,6 +138,16 @@ def _delegations(tree: ast.Module) -> list[str]:
                     and (n.module or "") == "course" for a in n.names}
     hits = []
     for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for default in [*fn.args.defaults, *(d for d in fn.args.kw_defaults if d is not None)]:
+            # the reference captured as a default argument (`def mask(s, _m=redact.mask)`)
+            root = default
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            leaf = default.attr if isinstance(default, ast.Attribute) else \
+                default.id if isinstance(default, ast.Name) else ""
+            if leaf.lower() == fn.name.lower() and isinstance(root, ast.Name) and \
+                    (root.id in kit_aliases or root.id in kit_names):
+                hits.append(fn.name)
         for node in ast.walk(fn):
             if not isinstance(node, ast.Call):
                 continue
@@ -152,12 +163,39 @@ def _delegations(tree: ast.Module) -> list[str]:
     return hits
 
 
-def code_findings(cells: Iterable[tuple[str, str]]) -> tuple[Finding, ...]:
-    """Static findings over (cell id, learner source) pairs."""
+def _rebindings(tree: ast.Module, locked: set[str]) -> list[tuple[str, str]]:
+    """(kind, name) for top-level statements that rebind a locked cell's name or shadow a
+    builtin (the learner's process restores them; a human should know)."""
+    import builtins
+
+    builtin_names = {n for n in dir(builtins) if not n.startswith("_")}
+    hits: list[tuple[str, str]] = []
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for tg in targets for t in ast.walk(tg) if isinstance(t, ast.Name)]
+        for name in names:
+            if name in locked:
+                hits.append(("rebinds a locked name", name))
+            elif name in builtin_names:
+                hits.append(("shadows a builtin", name))
+    return hits
+
+
+def code_findings(cells: Iterable[tuple[str, str]], *, given: set[str] | None = None,
+                  locked: set[str] | None = None) -> tuple[Finding, ...]:
+    """Static findings over (cell id, learner source) pairs. A match on a line the release
+    itself contains (`given`: its demo cells, its stubs) is not a finding; `locked` names
+    (bound by locked cells) rebound at the top level of an answer cell are."""
     found: list[Finding] = []
+    given = given or set()
     for cell_id, source in cells:
+        lines = "\n".join(line for line in source.splitlines() if line.strip() not in given)
         for kind, pattern, reason in PATTERNS:
-            match = re.search(pattern, source)
+            match = re.search(pattern, lines)
             if match:
                 found.append(Finding(kind=kind, cell=cell_id,
                                      detail=f"{reason} ({match.group(0).strip()[:40]!r})"))
@@ -168,4 +206,7 @@ def code_findings(cells: Iterable[tuple[str, str]]) -> tuple[Finding, ...]:
         for name in _delegations(tree):
             found.append(Finding(kind="delegates to the kit", cell=cell_id,
                                  detail=f"{name}() calls the kit's reference of the same name"))
+        for kind, name in _rebindings(tree, locked or set()):
+            what = "restored to the locked value" if kind.startswith("rebinds") else "removed"
+            found.append(Finding(kind=kind, cell=cell_id, detail=f"{name} ({what} when graded)"))
     return tuple(found)

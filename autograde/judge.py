@@ -7,11 +7,16 @@ their own confined process (`autograde.learner`) and rebuilds the answer with th
 types. So the `assert` that decides runs in a process whose builtins, import system, tracer and
 `AssertionError` the learner never touched, on values that cannot be always-equal.
 
+Only the exercise's declared names (what the release's stub defines) become proxies; a name
+a locked cell binds and a builtin stay the judge's own, whatever an answer cell rebinds.
+
 A check is *undecidable* here when it passes something the marshal cannot carry (a key ring,
-a live server, a callable): then the kernel's verdict stands and the report says so.
+a live server, a callable): it gets no automatic points and goes to a human with the reason.
+Nothing the learner's in-kernel run prints or displays reaches this process.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -36,6 +41,7 @@ class Verdict:
     status: str
     reason: str = ""
     learner_made: bool = False
+    tripwire: bool = False
 
 
 class Undecidable(BaseException):
@@ -45,31 +51,107 @@ class Undecidable(BaseException):
 class Refusal(BaseException):
     """The learner's side broke the rules (not plain data, crashed, hung): the check fails."""
 
+    def __init__(self, reason: str, *, tripwire: bool = False) -> None:
+        super().__init__(reason)
+        self.tripwire = tripwire
+
+
+_WIRES: list[list[str]] = []  # [owner, name] of every kit tripwire the running check armed
+
+
+def _owner_path(owner: Any) -> str | None:
+    """`module` or `module:Qual.Name` of a kit module or class a check put a tripwire on."""
+    import types as _types
+
+    if isinstance(owner, _types.ModuleType):
+        return owner.__name__
+    if isinstance(owner, type):
+        return f"{owner.__module__}:{owner.__qualname__}"
+    return None
+
+
+def _arm_tripwires() -> None:
+    """Make the kit's `grading.tripwire` reach across the boundary: while a check holds one,
+    every call to the learner carries the wired names, and the learner's process raises the
+    kit's DelegatedToReference when its answer reaches one of them (however captured)."""
+    try:
+        from course import grading
+    except Exception:  # noqa: BLE001 - a course without the grading helpers
+        return
+    original = grading.tripwire
+
+    @contextlib.contextmanager
+    def tripwire(owner: Any, *names: str) -> Any:
+        path = _owner_path(owner)
+        added = [[path, str(n)] for n in names] if path else []
+        _WIRES.extend(added)
+        try:
+            with original(owner, *names) as touched:
+                yield touched
+        finally:
+            for wire in added:
+                _WIRES.remove(wire)
+
+    grading.tripwire = tripwire
+
 
 class _Learner:
     """A learner process, restarted after it dies (a crash fails one call, not the rest)."""
 
     def __init__(self, argv: list[str], program: list[dict[str, Any]], memory: int, files: int,
-                 call_seconds: float, deadline: float) -> None:
+                 call_seconds: float, deadline: float, declared: list[str] | None = None) -> None:
         self.argv, self.program = argv, program
+        self.declared = sorted(set(declared or ()))
+        self.skip: list[str] = []
+        self.loading: str | None = None
         self.memory, self.files = memory, files
         self.call_seconds, self.deadline = call_seconds, deadline
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready: dict[str, Any] = {}
         self.restarts = 0
+        self.tripped = False
+        self._buf = bytearray()
 
     def launch(self) -> None:
         """Start the process and send the program; `wait_ready` collects its answer (the
         judge runs the source's setup cells meanwhile)."""
+        self._buf = bytearray()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        job = {"program": self.program, "memory": self.memory, "files": self.files}
+        job = {"program": self.program, "memory": self.memory, "files": self.files,
+               "declared": self.declared, "skip": self.skip, "cell_seconds": self.call_seconds}
         self._send(job)
 
     def wait_ready(self) -> dict[str, Any]:
-        reply = self._recv(self.call_seconds * 2, "loading the definitions")
-        self.ready = reply.get("ready", {}) if isinstance(reply, dict) else {}
+        """The learner's report once its answer cells ran. A cell that kills or hangs the
+        process is skipped and the process started again (at most three times)."""
+        skipped: list[str] = []
+        while True:
+            try:
+                self.ready = self._load_reply()
+                break
+            except Refusal:
+                if self.loading is None or self.restarts >= 3:
+                    raise
+                self.restarts += 1
+                self.skip.append(self.loading)
+                skipped.append(self.loading)
+                self.loading = None
+                self.launch()
         return self.ready
+
+    def _load_reply(self) -> dict[str, Any]:
+        while True:
+            reply = self._recv(self.call_seconds + 2, "loading the answer cells")
+            if isinstance(reply, dict) and isinstance(reply.get("loading"), str):
+                self.loading = reply["loading"]
+                continue
+            ready = reply.get("ready") if isinstance(reply, dict) else None
+            if not isinstance(ready, dict) or not isinstance(ready.get("cells", {}), dict):
+                self.kill()
+                raise Refusal("garbled answer while loading the answer cells")
+            self.loading = None
+            return ready
 
     def start(self) -> dict[str, Any]:
         self.launch()
@@ -84,11 +166,12 @@ class _Learner:
             raise Refusal("the learner's process had ended (exit or crash)") from None
 
     def _recv(self, seconds: float, doing: str) -> Any:
+        """The next JSON line from the learner (lines that arrived together are kept)."""
         assert self.proc is not None and self.proc.stdout is not None
         limit = min(time.monotonic() + seconds, self.deadline)
         fd = self.proc.stdout.fileno()
-        buf = bytearray()
-        while not buf.endswith(b"\n"):
+        buf = self._buf
+        while b"\n" not in buf:
             left = limit - time.monotonic()
             if left <= 0:
                 self.kill()
@@ -104,9 +187,11 @@ class _Learner:
             if len(buf) > MAX_LINE:
                 self.kill()
                 raise Refusal(f"answer larger than {MAX_LINE} bytes while {doing}")
+        line, _, rest = bytes(buf).partition(b"\n")
+        self._buf = bytearray(rest)
         try:
-            return json.loads(bytes(buf))
-        except ValueError:
+            return json.loads(line)
+        except (ValueError, RecursionError):
             self.kill()
             raise Refusal(f"garbled answer while {doing}") from None
 
@@ -114,12 +199,14 @@ class _Learner:
         from .marshal import NotPlainData, decode, decode_exception, encode, originals_of
 
         try:
-            payload = {"call": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs))}
+            payload = {"call": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs)),
+                       "wires": list(_WIRES)}
             sent = originals_of(list(args), payload["args"])
             originals_of(dict(kwargs), payload["kwargs"], sent)
-        except NotPlainData as exc:
+        except (NotPlainData, RecursionError) as exc:
+            why = exc.reason if isinstance(exc, NotPlainData) else "nested too deeply"
             raise Undecidable(f"argument to {name}() cannot cross to the learner's process: "
-                              f"{exc.reason}") from None
+                              f"{why}") from None
         if self.proc is None or self.proc.poll() is not None:
             if self.restarts >= 3:
                 raise Refusal("the learner's process keeps dying")
@@ -134,9 +221,19 @@ class _Learner:
                 return decode(reply["ok"], sent)
             except NotPlainData as exc:
                 raise Refusal(f"{name}() returned {exc.reason}") from None
+            except RecursionError:
+                raise Refusal(f"{name}() returned a value nested too deeply") from None
         if "raise" in reply and isinstance(reply["raise"], dict):
-            raise decode_exception(reply["raise"])
-        reason = f"{name}() returned {reply.get('refused', 'something unreadable')}"
+            try:
+                raise_ = decode_exception(reply["raise"])
+            except RecursionError:
+                raise Refusal(f"{name}() raised something unreadable") from None
+            if reply.get("tripwire"):
+                self.tripped = True
+            raise raise_
+        if reply.get("tripwire"):
+            raise Refusal(f"{name}(): {str(reply.get('refused', ''))[:200]}", tripwire=True)
+        reason = f"{name}() returned {str(reply.get('refused', 'something unreadable'))[:200]}"
         if reply.get("learner_made", True):
             raise Refusal(reason)
         raise Undecidable(reason)
@@ -160,29 +257,79 @@ class _Proxy:
         return f"<learner function {self._name}>"
 
 
+def _hidden_from(source: str) -> int | None:
+    """The first line number (1-based) inside a hidden-tests block, or None."""
+    for number, line in enumerate(source.splitlines(), 1):
+        if "BEGIN HIDDEN TESTS" in line:
+            return number
+    return None
+
+
 def _failure_reason(exc: BaseException, source: str) -> str:
+    """Why a check failed, in words that never quote a hidden test, its inputs or the values
+    it expected: a failure on a hidden line says only that a hidden check failed."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    line = next((f.lineno for f in reversed(tb) if f.filename == "<check>"), None)
+    hidden = _hidden_from(source)
+    lines = source.splitlines()
+    if hidden is not None and (line is None or line >= hidden):
+        prop = getattr(exc, "prop", None)
+        if isinstance(prop, str) and 0 < len(prop) <= 80:
+            return f"a hidden check failed: {prop}"
+        if isinstance(exc, AssertionError):
+            return "a hidden check failed"
+        return f"a hidden check failed ({type(exc).__name__})"
     if isinstance(exc, AssertionError):
         if str(exc):
             return f"AssertionError: {str(exc)[:300]}"
-        tb = traceback.extract_tb(exc.__traceback__)
-        line = next((f.lineno for f in reversed(tb) if f.filename == "<check>"), None)
-        if line is not None:
-            text = source.splitlines()[line - 1].strip() if line <= len(source.splitlines()) else ""
-            visible = "### BEGIN HIDDEN TESTS" not in "\n".join(source.splitlines()[:line])
-            return f"assertion failed: {text[:200]}" if visible else "a hidden check failed"
+        if line is not None and line <= len(lines):
+            return f"assertion failed: {lines[line - 1].strip()[:200]}"
         return "AssertionError"
     return f"{type(exc).__name__}: {str(exc)[:300]}".rstrip(": ")
 
 
-def judge(job: dict[str, Any]) -> list[Verdict]:
-    """Run the checks of `job` (see `autograde.grade`) and return one verdict per test cell."""
+def _declared(job: dict[str, Any]) -> dict[str, list[str]]:
+    """The names each answer cell may hand to the judge: the job's own list (the release
+    stub's names), or, for a job without one, the cell's top-level definitions; never a
+    name a setup cell binds or a builtin."""
+    import builtins
+
+    from .learner import _parse, defined_names, reduce_cell
+
+    locked: set[str] = set()
+    for cell in job["cells"]:
+        if cell["kind"] == "setup":
+            locked.update(defined_names(reduce_cell(cell["source"])))
+    forbidden = locked | set(dir(builtins))
+    given = job.get("declared")
+    out: dict[str, list[str]] = {}
+    for cell in job["program"]:
+        if cell["kind"] != "answer":
+            continue
+        if isinstance(given, dict):
+            names = [str(n) for n in given.get(cell["cell"], ())]
+        else:
+            tree = _parse(cell["source"])
+            names = defined_names([n for n in (tree.body if tree else [])
+                                   if not isinstance(n, (ast.Import, ast.ImportFrom))])
+        out[cell["cell"]] = [n for n in names if n not in forbidden and n.isidentifier()]
+    return out
+
+
+def judge(job: dict[str, Any], notes: list[str] | None = None) -> list[Verdict]:
+    """Run the checks of `job` (see `autograde.grade`) and return one verdict per test cell;
+    `notes` receives what a human should know about loading the learner's cells (a cell
+    that stopped the learner's process, a locked name or builtin restored)."""
     from .marshal import NotPlainData, decode
 
     deadline = time.monotonic() + float(job["seconds"])
+    declared = _declared(job)
     learner = _Learner(job["learner_argv"], job["program"], int(job["memory"]), int(job["files"]),
-                       float(job["call_seconds"]), deadline)
+                       float(job["call_seconds"]), deadline,
+                       declared=[n for names in declared.values() for n in names])
     verdicts: list[Verdict] = []
     ns: dict[str, Any] = {"__name__": "__main__"}
+    _arm_tripwires()
     try:
         ready: dict[str, Any] | None = None
         try:
@@ -196,20 +343,31 @@ def judge(job: dict[str, Any]) -> list[Verdict]:
                     ready = learner.wait_ready()
                 except Refusal as exc:
                     ready = {"cells": {}, "load_errors": [str(exc)]}
+                if notes is not None:
+                    for item in [*ready.get("load_errors", ()), *ready.get("restored", ())]:
+                        text = str(item)[:200]
+                        if "stopped the learner's process" in text or "restored" in text \
+                                or "removed" in text or "ended" in text or "no answer" in text:
+                            notes.append(text)
             if kind == "answer":
                 assert ready is not None
-                for name, info in ready.get("cells", {}).get(cid, {}).items():
+                report = ready.get("cells", {}).get(cid, {})
+                allowed = set(declared.get(cid, ()))
+                for name, info in (report.items() if isinstance(report, dict) else ()):
+                    if name not in allowed or not isinstance(info, dict):
+                        continue
                     if info.get("callable"):
                         ns[name] = _Proxy(learner, name)
                     elif "value" in info:
                         try:
                             ns[name] = decode(info["value"])
-                        except NotPlainData:
+                        except (NotPlainData, RecursionError):
                             ns.pop(name, None)
                     else:
                         ns.pop(name, None)
                 continue
             out = io.StringIO()
+            learner.tripped = False
             try:
                 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                     exec(compile(source, "<check>", "exec"), ns)
@@ -220,11 +378,11 @@ def judge(job: dict[str, Any]) -> list[Verdict]:
             except Refusal as exc:
                 if kind == "test":
                     verdicts.append(Verdict(grade_id=cid, status=FAIL, reason=str(exc),
-                                            learner_made=True))
+                                            learner_made=True, tripwire=exc.tripwire))
                 continue
             except BaseException as exc:  # noqa: BLE001 - a failing check is a verdict
                 if kind == "test":
-                    verdicts.append(Verdict(grade_id=cid, status=FAIL,
+                    verdicts.append(Verdict(grade_id=cid, status=FAIL, tripwire=learner.tripped,
                                             reason=_failure_reason(exc, source)))
                 continue
             if kind == "test":
@@ -235,12 +393,21 @@ def judge(job: dict[str, Any]) -> list[Verdict]:
 
 
 def main() -> None:
+    """Read a job on stdin, write the verdicts (or {"error": why}) on the original stdout.
+    Whatever a check prints goes nowhere; a judge failure is reported, never a traceback."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    job = json.loads(sys.stdin.read())
-    verdicts = judge(job)
-    out.write(json.dumps([{"grade_id": v.grade_id, "status": v.status, "reason": v.reason,
-                           "learner_made": v.learner_made} for v in verdicts]))
+    try:
+        job = json.loads(sys.stdin.read())
+        notes: list[str] = []
+        verdicts = judge(job, notes)
+        text = json.dumps({"verdicts": [{"grade_id": v.grade_id, "status": v.status,
+                                         "reason": v.reason, "learner_made": v.learner_made,
+                                         "tripwire": v.tripwire} for v in verdicts],
+                           "notes": notes})
+    except BaseException as exc:  # noqa: BLE001 - the grader records it as the notebook's reason
+        text = json.dumps({"error": f"the judge stopped ({type(exc).__name__})"})
+    out.write(text)
     out.flush()
 
 

@@ -20,7 +20,15 @@ import pytest
 from nbgrader.api import Gradebook
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "autograde"))
-from autograde_course import ASSIGNMENT, FIXTURE, cell, make_course, solved, submit  # noqa: E402
+from autograde_course import (  # noqa: E402
+    ASSIGNMENT,
+    FIXTURE,
+    cell,
+    make_course,
+    release_nb,
+    solved,
+    submit,
+)
 
 from autograde.config import Course, Limits  # noqa: E402
 from autograde.grade import GradedNotebook, grade, load_results  # noqa: E402
@@ -116,8 +124,60 @@ STRIP_ASSERTS = WRONG_EXPIRED + (
     "    visit_Raise = visit_Assert\n"
     "get_ipython().ast_transformers.append(_Strip())\n")
 
+def _honest_plus(course: Course, code: str) -> nbformat.NotebookNode:
+    nb = solved(course)
+    cell(nb, "granted_scopes").source += "\n" + code
+    return nb
+
+
+def _blank_plus(code: str, **answers: str) -> Callable[[Course], object]:
+    """The blank release, with `code` appended to its first answer cell (and `answers`)."""
+    def make(course: Course) -> nbformat.NotebookNode:
+        nb = release_nb(course)
+        for gid, text in answers.items():
+            cell(nb, gid).source = text
+        cell(nb, "mask").source += "\n" + code
+        return nb
+    return make
+
+
+FORGE_PIPE = ("import json as _j, os as _os\n"
+              "for _fd in range(3, 40):\n"
+              "    try:\n"
+              "        for _i in range(40):\n"
+              "            _os.write(_fd, (_j.dumps({'i': _i, 'n': 1, 'outputs': []}) + '\\n').encode())\n"
+              "    except OSError:\n"
+              "        pass\n")
+STDLIB_ANSWERS = {  # a real stdlib type the judge cannot rebuild: the check is undecidable
+    "mask": "import datetime\ndef mask(secret):\n    return datetime.date(2020, 1, 1)\n",
+    "is_expired": ("import datetime\ndef is_expired(exp, now, leeway=0):\n"
+                   "    return datetime.date(2020, 1, 1)\n"),
+    "granted_scopes": "import datetime\ndef granted_scopes(r, a):\n    return datetime.date(2020, 1, 1)\n",
+}
+NESTED_LINE = ("import os as _o\n"
+               "def _w(fd):\n"
+               "    try:\n        _o.write(fd, b'[' * 200000 + b'\\n')\n"
+               "    except OSError:\n        pass\n"
+               "def _boom(x=[_w(fd) for fd in range(3, 40)]):\n    return x\n")
+FORGED_CREDIT = ("get_ipython().ast_node_interactivity = 'all'\n"
+                 "get_ipython().input_transformers_post.append(lambda lines: ['1000\\n'] + lines)\n")
+CREDIT_FORMATTER = ("get_ipython().ast_node_interactivity = 'all'\n"
+                    "get_ipython().display_formatter.formatters['text/plain']"
+                    ".for_type(str, lambda o, p, c: p.text('1000'))\n")
+
 CASES = (
     Case("honest", solved, lambda s: s == FULL, ""),
+    # Full marks for a blank notebook, five ways (issue 9): none of it reaches a score.
+    Case("display-all", _blank_plus("get_ipython().ast_node_interactivity = 'all'\n"),
+         lambda s: s == 0, "not attempted"),
+    Case("forged-pipe", _blank_plus(FORGE_PIPE, **STDLIB_ANSWERS), lambda s: s == 0,
+         "could not decide"),
+    Case("judge-exit", _blank_plus(FORGE_PIPE + NESTED_LINE, **STDLIB_ANSWERS), lambda s: s == 0,
+         "stopped the learner's process while loading"),
+    Case("forged-credit", _blank_plus(FORGED_CREDIT), lambda s: s == 0, "not attempted"),
+    Case("credit-formatter", _blank_plus(CREDIT_FORMATTER), lambda s: s == 0, "not attempted"),
+    Case("forged-credit-honest", lambda c: _honest_plus(c, FORGED_CREDIT), lambda s: s == FULL,
+         "suppressed tracebacks"),
     Case("invalid-json", _bytes(lambda b: b.replace(b'"cells"', b'"cells" ::', 1)),
          lambda s: s == 0, "invalid JSON"),
     Case("truncated", _bytes(lambda b: b[: len(b) // 2]), lambda s: s == 0, "truncated"),
@@ -129,7 +189,8 @@ CASES = (
     Case("deleted-cells", _edit(_delete), lambda s: s == FULL - 2, "deleted cell [test_mask]"),
     Case("duplicated-cell", _edit(_duplicate), lambda s: s == FULL,
          "duplicated cell [test_is_expired]"),
-    Case("reordered", _edit(_reorder), lambda s: s == FULL - 3, "reordered cells"),
+    # Points come from the outside verdict: the answers are right, the order goes to a human.
+    Case("reordered", _edit(_reorder), lambda s: s == FULL, "reordered cells"),
     Case("retyped", _edit(_retype), lambda s: s == FULL, "retyped cell [is_expired]"),
     Case("edited-locked", _edit(_edit_locked), lambda s: s == FULL,
          "edited locked cell [test_granted_scopes]"),
@@ -139,11 +200,12 @@ CASES = (
          lambda s: s == FULL, "ran out of time and was interrupted"),
     Case("unstoppable-loop", _answer("mask", MASK + (
         "while True:\n    try:\n        while True:\n            pass\n"
-        "    except BaseException:\n        pass\n")), lambda s: s == 0, "time budget exhausted"),
+        "    except BaseException:\n        pass\n")), lambda s: s == FULL - 2, "time budget exhausted"),
+    # A cell that kills the learner's process loses its own exercise, not the others'.
     Case("kernel-exit", _answer("is_expired", "import os\nos._exit(3)\n"),
-         lambda s: s == 2, "kernel died"),
+         lambda s: s == FULL - 2, "kernel died"),
     Case("segfault", _answer("is_expired", "import ctypes\nctypes.string_at(0)\n"),
-         lambda s: s == 2, "kernel died"),
+         lambda s: s == FULL - 2, "kernel died"),
     Case("memory", _answer("mask", "def mask(secret):\n    b = bytearray(8 * 1024**3)\n"
                                    "    return secret\n"), lambda s: s == FULL - 2, "MemoryError"),
     Case("output-flood", _answer("mask", MASK + "print('x' * 20_000_000)\n"),
@@ -204,7 +266,8 @@ def test_each_submission_gets_a_score_and_its_reason(graded, case: Case) -> None
     _, results = graded
     result = results[case.student]
     assert case.score(result.score), (result.score, result.reasons, result.exercises)
-    text = " | ".join(result.reasons + tuple(e.reason for e in result.exercises))
+    text = " | ".join(result.reasons + tuple(e.reason for e in result.exercises)
+                      + tuple(e.feedback for e in result.exercises))
     assert case.reason in text, text
     if case.student == "honest":
         assert result.needs_human == () and result.reasons == ()
@@ -251,6 +314,30 @@ def test_a_learner_printing_the_hidden_tests_does_not_leak_them_into_feedback(tm
     submit(course, "snoop", nb)
     grade(course, workers=2)
     graded_nb = nbformat.read(course.autograded_dir / "snoop" / ASSIGNMENT / FIXTURE.name, 4)
-    assert "leeway=3600" in json.dumps([c.get("outputs") for c in graded_nb.cells])  # it saw them
+    # Hidden tests never enter the learner's process: there was nothing to see.
+    assert "leeway=3600" not in json.dumps([c.get("outputs") for c in graded_nb.cells])
     page = next(p for p in write_feedback(course) if "snoop" in p.parts).read_text()
-    assert "leeway=3600" not in page and "hidden test line removed" in page
+    assert "leeway=3600" not in page
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_an_undecided_exercise_scores_zero_and_waits_for_a_human_in_the_gradebook(graded) -> None:
+    course, results = graded
+    result = results["forged-pipe"]
+    assert any("could not decide" in h for h in result.needs_human)
+    with Gradebook(course.db_url, course.course_id) as gb:
+        nb = gb.find_submission_notebook(FIXTURE.stem, ASSIGNMENT, "forged-pipe")
+        rows = {g.name: g for g in nb.grades}
+    assert rows["test_is_expired"].auto_score == 0 and rows["test_is_expired"].needs_manual_grade
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_no_score_exceeds_its_cells_maximum(graded) -> None:
+    course, _ = graded
+    with Gradebook(course.db_url, course.course_id) as gb:
+        for sub in gb.assignment_submissions(ASSIGNMENT):
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    assert g.auto_score is None or 0 <= g.auto_score <= g.max_score, (sub.student_id, g.name)

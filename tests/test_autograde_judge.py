@@ -195,3 +195,114 @@ def test_setup_imports_reach_the_learner_lazily_but_work() -> None:
     v = _verdict("def f(x):\n    return j.dumps(x, sort_keys=True)\n",
                  "assert f({'b': 1, 'a': 2}) == '{\"a\": 2, \"b\": 1}'", setup="import json as j")
     assert v.status == PASS
+
+
+# ---- the judge cannot be steered (issue 9)
+
+def _verdict_declared(answer: str, test: str, setup: str = "", declared: list[str] | None = None):
+    job = _job(answer, test, setup)
+    job["declared"] = {"f": declared if declared is not None else ["f"]}
+    (only,) = judge(job)
+    return only
+
+
+def test_a_locked_constant_rebound_in_an_answer_cell_does_not_weaken_the_check() -> None:
+    answer = "MAX_TTL = 86399\ndef f(ttl):\n    return ttl <= 86399\n"
+    v = _verdict_declared(answer, "assert f(60)\nassert not f(MAX_TTL + 1)", setup="MAX_TTL = 3600")
+    assert v.status == FAIL
+
+
+def test_emptied_required_fields_are_restored_for_the_learners_own_function_too() -> None:
+    setup = "REQUIRED_FIELDS = ('sub', 'exp')"
+    cheat = "REQUIRED_FIELDS = ()\ndef f(claims):\n    return []\n"
+    test = "assert f({}) == list(REQUIRED_FIELDS)"
+    assert _verdict_declared(cheat, test, setup).status == FAIL
+    honest = ("REQUIRED_FIELDS = ()\n"
+              "def f(claims):\n    return [k for k in REQUIRED_FIELDS if k not in claims]\n")
+    assert _verdict_declared(honest, test, setup).status == PASS  # it reads the locked value
+
+
+def test_a_shadowed_builtin_is_never_proxied_to_the_learner() -> None:
+    answer = "def list(*a):\n    return [0]\ndef f(x):\n    return [0]\n"
+    v = _verdict_declared(answer, "assert f((1, 2)) == list((1, 2))")
+    assert v.status == FAIL
+
+
+def test_only_the_declared_names_reach_the_judge() -> None:
+    answer = "def sorted(x):\n    return 'same'\ndef f(x):\n    return 'same'\n"
+    assert _verdict_declared(answer, "assert f([2, 1]) == sorted([2, 1])").status == FAIL
+    assert _verdict_declared("def g(x):\n    return x\n", "assert g(1) == 1", declared=["f"]).status == FAIL
+
+
+def test_the_kits_reference_captured_as_a_default_argument_trips_the_wire() -> None:
+    setup = "from course import grading\nfrom course.grading import exactly"
+    answer = "from course import grading as g\ndef f(a, b, _ref=g.exactly):\n    return _ref(a, b)\n"
+    test = "with grading.tripwire(grading, 'exactly'):\n    assert f(1, 1) is True"
+    v = _verdict_declared(answer, test, setup)
+    assert v.status == FAIL and v.tripwire and "reference" in v.reason
+
+
+def test_calling_the_kits_function_of_the_same_name_is_refused() -> None:
+    answer = "from course.grading import exactly as _e\ndef exactly(a, b):\n    return _e(a, b)\n"
+    job = _job(answer, "assert exactly(1, 1) is True")
+    job["declared"] = {"f": ["exactly"]}
+    (v,) = judge(job)
+    assert v.status == FAIL and v.tripwire
+
+
+def test_a_reimport_and_a_computed_constant_in_an_answer_cell_work() -> None:
+    answer = "import json\nLIMIT = 6 * 10\ndef f(x):\n    return json.dumps([x, LIMIT])\n"
+    v = _verdict_declared(answer, "assert f(1) == json.dumps([1, 60])", setup="import json")
+    assert v.status == PASS
+
+
+def test_a_deeply_nested_line_from_the_learner_fails_its_cell_not_the_judge() -> None:
+    answer = ("import os\n"
+              "def _w(fd):\n"
+              "    try:\n        os.write(fd, b'[' * 200000 + b'\\n')\n"
+              "    except OSError:\n        pass\n"
+              "def f(x, _=[_w(fd) for fd in range(3, 12)]):\n    return x\n")
+    v = _verdict_declared(answer, "assert f(1) == 1")
+    assert v.status == FAIL
+
+
+def test_a_cell_that_kills_the_learner_while_loading_is_skipped_and_the_rest_loads() -> None:
+    job = _job("", "assert g(2) == 2")
+    job["program"] = [{"cell": "setup", "kind": "setup", "source": ""},
+                      {"cell": "f", "kind": "answer",
+                       "source": "import os\ndef f(x, _=os._exit(3)):\n    return x\n"},
+                      {"cell": "g", "kind": "answer", "source": "def g(x):\n    return x\n"}]
+    job["cells"].insert(2, {"cell": "g", "kind": "answer", "source": ""})
+    job["declared"] = {"f": ["f"], "g": ["g"]}
+    (v,) = judge(job)
+    assert v.status == PASS
+
+
+def test_a_hidden_failure_names_neither_inputs_nor_expected_values() -> None:
+    test = ("assert f(1) == 1\n### BEGIN HIDDEN TESTS\n"
+            "assert f('hidden-input-42') == 'expected-99', f'expected-99, got {f(2)}'\n"
+            "### END HIDDEN TESTS")
+    v = _verdict("def f(x):\n    return x\n", test)
+    assert v.status == FAIL and "hidden-input" not in v.reason and "expected-99" not in v.reason
+    v = _verdict("def f(x):\n    return {}[x]\n", "### BEGIN HIDDEN TESTS\nf('hidden-key')\n"
+                 "### END HIDDEN TESTS")
+    assert v.reason == "a hidden check failed (KeyError)"
+
+
+def test_rebinding_a_locked_name_or_shadowing_a_builtin_is_named_for_a_human() -> None:
+    found = hostile.code_findings([("answer", "MAX_TTL = 86399\ndef list(x):\n    return x\n")],
+                                  locked={"MAX_TTL"})
+    kinds = {f.kind for f in found}
+    assert {"rebinds a locked name", "shadows a builtin"} <= kinds
+
+
+def test_a_default_argument_capturing_the_kits_reference_is_named() -> None:
+    code = "from course import redact\ndef mask(s, _m=redact.mask):\n    return _m(s)\n"
+    assert "delegates to the kit" in {f.kind for f in hostile.code_findings([("a", code)])}
+
+
+def test_code_the_release_contains_and_urllib_parse_are_not_findings() -> None:
+    demo = "import socket  # the release's own demo"
+    assert hostile.code_findings([("extra", demo)], given={demo}) == ()
+    assert hostile.code_findings([("a", "import urllib.parse\nfrom urllib.parse import quote")]) == ()
+    assert hostile.code_findings([("a", "import urllib.request")]) != ()

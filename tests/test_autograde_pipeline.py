@@ -109,7 +109,8 @@ def test_a_small_class_is_graded_into_the_gradebook_and_resumes(tmp_path: Path) 
     assert results["mistake"].score == AUTOGRADED_POINTS - 2.0
     lost = [e for e in results["mistake"].exercises if e.score < e.max_score]
     assert [e.grade_id for e in lost] == ["test_is_expired"]
-    assert lost[0].outside == "failed" and lost[0].kernel == "failed"
+    # The kernel ran the visible checks only (hidden tests never enter the learner's process).
+    assert lost[0].outside == "failed" and lost[0].kernel == "passed"
     if shutil.which("bwrap"):  # without it every result carries the UNCONFINED warning
         assert results["honest"].needs_human == ()
         assert results["honest"].confined
