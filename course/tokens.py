@@ -48,7 +48,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import jwt
 from cryptography.exceptions import InvalidSignature
@@ -177,7 +177,11 @@ class VerifiedToken:
 
 
 class KeySource(Protocol):
-    """Where a verifier finds the public key for a ``kid`` (a KeyRing, a JWKS)."""
+    """Where a verifier finds the public key for a ``kid`` (a KeyRing, a JWKS).
+
+    Keys are held under ``str`` ids: ``public_key`` raises
+    :class:`~course.errors.UnknownKeyError` for any other ``kid``.
+    """
 
     def public_key(self, kid: object) -> Ed25519PublicKey: ...
 
@@ -328,9 +332,9 @@ class Verifier:
         if self._cache_size and type(token) is str:
             hit = self._cache.get(token)
             if hit is not None:
-                claims, kid = hit
-                self.keys.public_key(kid)
-                return self._accept(claims, kid)
+                cached_claims, cached_kid = hit
+                self.keys.public_key(cached_kid)
+                return self._accept(cached_claims, cached_kid)
         parsed = _parse(token)
         header = parsed.header
         if header.get("alg") not in ALLOWED_ALGORITHMS:
@@ -339,13 +343,16 @@ class Verifier:
             raise InvalidClaimError("typ", f"must be {TOKEN_TYPE!r}")
         if any(name in header for name in REFUSED_HEADER_PARAMETERS):
             raise MalformedTokenError("the token header asks for an extension this verifier refuses")
-        kid = header.get("kid")
-        public = self.keys.public_key(kid)
+        # A key source refuses any kid that is not a str (KeySource), and _parse any token
+        # that is not exactly a str: past those calls both are strs, which mypy cannot see.
+        named_kid = header.get("kid")
+        public = self.keys.public_key(named_kid)
+        kid = cast(str, named_kid)
         payload = _decode_signed(parsed, public)
         claims = TokenClaims.from_payload(payload)
-        verified = self._accept(claims, kid)  # type: ignore[arg-type]
+        verified = self._accept(claims, kid)
         if self._cache_size:
-            self._cache[token] = (claims, kid)  # type: ignore[index]
+            self._cache[cast(str, token)] = (claims, kid)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return verified
