@@ -29,12 +29,13 @@ exercises are graded against; :func:`walk` itself never calls them.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from . import TRUST_PATH, audit, errors, forge, redteam, taxonomy
+from . import TRUST_PATH, audit, errors, forge, redteam, taxonomy, unsafe
 from .agent import Context, ScriptedPlanner, scopes_for
 from .clock import LAB_EPOCH
 from .policy import AgentRequest
@@ -306,11 +307,15 @@ def walk(trick: str | None = None, *, wiring: str = "hardened", seed: str = "lab
         if not fresh and key in _WALKS:
             return _WALKS[key]
     build = redteam.hardened_wiring if wiring == "hardened" else redteam.naive_wiring
-    w = build(seed)
-    try:
-        result = _run(w, trick, wiring)
-    finally:
-        threading.Thread(target=w.world.close, name="simulator-close", daemon=True).start()
+    with warnings.catch_warnings():
+        # every narration of a naive walk says "wiring: naive"; the warning would only repeat
+        # it on stderr, with file paths that differ between machines (the log still gets it)
+        warnings.simplefilter("ignore", unsafe.UnsafeWarning)
+        w = build(seed)
+        try:
+            result = _run(w, trick, wiring)
+        finally:
+            threading.Thread(target=w.world.close, name="simulator-close", daemon=True).start()
     with _WALKS_LOCK:
         _WALKS[key] = result
     return result
@@ -508,7 +513,8 @@ HONEST_ATTEMPT: Mapping[str, Any] = MappingProxyType({
     "request": {"user": "alice", "tenant": "acme", "agent": "helpdesk-bot", "tool": "tickets",
                 "task": "triage", "scopes": ["tickets:read"], "ttl": 300},
     "grants": [{"user": "alice", "tenant": "acme", "agent": "helpdesk-bot", "tool": "tickets",
-                "tasks": ["triage"], "scopes": ["tickets:read"], "max_ttl": 300}],
+                "tasks": ["triage"], "scopes": ["tickets:read", "tickets:write-draft"],
+                "max_ttl": 300}],
     "pass": {"stamp": "vault", "user": "alice", "tenant": "acme", "aud": "tickets",
              "scope": "tickets:read", "session": "sess-0001", "iat": 0, "exp": 300},
     "revoked": [],

@@ -1,34 +1,36 @@
 # %% [markdown]
 # # 00 · The checkout desk
 #
-# **Layer: School student** · node: the whole path
+# **Layer: School student** · node: the whole path · core path about 85 minutes (the sections
+# marked *optional* are extra and ungraded)
 #
-# An AI agent that can file tickets, refund payments or deploy software needs *authority*: some
-# way to prove to each of those systems that it may act. This course is about handing out that
-# authority without handing out the keys. Before any mechanism, this notebook gives you one picture
-# to hang everything on, and a simulator to watch a real request walk through it. By the end you
-# will be able to:
+# An AI agent that files tickets, refunds payments or deploys software needs *authority*: some way
+# to prove to each of those systems that it may act. This course is about handing out that
+# authority without handing out the keys. This notebook gives you one picture to hang everything
+# on, a simulator that sends real requests through a real vault, and three decisions to make
+# yourself. By the end you will be able to:
 #
-# - explain a credential vault as a **checkout desk for temporary authority**, and say exactly
-#   where the picture and the real system line up;
-# - follow one request along the **trust path** and name, at every hop, who is trusted, what proof
-#   was demanded, where the check sits, and what happens if that check is fooled;
-# - switch an attacker's trick on, and point to the hop that stops it, and to the missing check
-#   that lets it through a naive system;
-# - look at the same walk through the eyes of a student, an engineer on call and a security
-#   reviewer, and notice what each of them sees that the others miss.
+# - explain a credential vault as a **checkout desk for temporary authority**, and say where the
+#   picture and the real system line up and where they part;
+# - for a trick you have never seen, decide **which hop must stop it** and **which fact, from
+#   which trusted source, must reach that hop** for the check to work;
+# - read the same event through four lenses (school student, university student, engineer on
+#   call, security reviewer), and place a refusal in the log at the check that made it.
+#
+# The attacker in this notebook does not break any cryptography. It puts words where the agent
+# will read them, so its arrow enters at the very first hop, the request:
 #
 # ```mermaid
 # flowchart LR
 #   A["Agent request"] --> P["Vault policy"] --> T["Short-lived token"] --> C["Tool call"] --> L["Access log"]
-#   X["Attacker trick"] -.-> P
+#   X["Attacker trick"] -.-> A
 #   classDef focus fill:#edf7f4,stroke:#174b43,stroke-width:3px,color:#121417
 #   classDef attacker fill:#fff1eb,stroke:#d8512a,stroke-width:2px,color:#121417
 #   class A,P,T,C,L focus
 #   class X attacker
 # ```
 #
-# Every later notebook highlights one of these five boxes and hardens it. Here, all five are lit:
+# Every later notebook highlights one of these five boxes and hardens it. Here all five are lit:
 # we look at the whole road before we repave any part of it.
 
 # %% [markdown]
@@ -83,37 +85,36 @@
 # helper, a vault only sees the facts it is given. Everything the desk must check has to arrive
 # *as a fact*: in the session, in the request, in the token. What is not a fact cannot be checked.
 
+
 # %% [markdown]
 # ## The four questions
 #
-# At every hop of the path you can ask the same four questions. They are the whole of this
-# notebook's method, and they stay useful when the mechanisms get technical:
+# At every hop you can ask the same four questions. They are this notebook's whole method, and
+# they stay useful when the mechanisms get technical.
 #
-# 1. **Who is trusted?** Which party's word does this hop accept: the platform's session, the
-#    vault's grants, the vault's signing key, the broker?
-# 2. **What proof?** What does that party have to show before the hop believes it?
-# 3. **Where is the check?** Which component actually compares the proof with what is asked, and
-#    refuses when they disagree?
-# 4. **What if it is fooled?** If this check accepts a false story, which hops after it act on
-#    that story as if it were true?
+# > **The four questions, for the checkout desk as a whole**
+# >
+# > 1. **Who is trusted?** The platform's login session says who the agent works for; the
+# >    vault's grants say what that allows; the vault's signing key vouches for every pass; the
+# >    broker alone holds the real credential.
+# > 2. **What proof?** The agent proves its session with a credential the platform handed it;
+# >    a pass proves itself with the vault's stamp; nothing the agent *says* is proof.
+# > 3. **Where is the check?** Five times, once per hop, each comparing one claimed fact with a
+# >    trusted copy of it: that is what the exercises below make you decide.
+# > 4. **What if it is fooled?** Every hop after the fooled one acts on the false story. Fool the
+# >    first hop and four others believe you; fool the last and the harm is already done.
 #
-# Question 4 is the one people skip. A check is only as valuable as what stands behind it: fool
-# the first hop and four others believe you; fool the last and the damage is already done.
+# Question 4 is the one people skip: a check is worth what stands behind it.
 
 # %% locked id=setup
-import dataclasses
+import copy
+import json
 
 from course import TRUST_PATH, grading, simulator
 
 print("trust path:", " -> ".join(TRUST_PATH))
 print("lenses:    ", ", ".join(f"{key} ({label})" for key, label in simulator.LENSES.items()))
 print("tricks:    ", len(simulator.TRICKS), "of them, plus None for the honest request")
-
-# %%
-# The pictures of the path need matplotlib; importing it here keeps the setup cell quick.
-import matplotlib.pyplot as plt  # noqa: E402
-
-from course import plots  # noqa: E402
 
 # %% [markdown]
 # ## One honest request, hop by hop
@@ -122,8 +123,8 @@ from course import plots  # noqa: E402
 # acting for `alice` in the company `acme`, wants to read the ticket queue for its triage job.
 # Behind the call there are real HTTP services on your machine, a real vault with a seeded Ed25519
 # key, a real broker holding the real API key, and a real hash-chained log. The walk comes back as
-# a frozen value: one `Hop` per node, each saying who was trusted there, which fact was checked,
-# whether the request got past, and what happened.
+# a frozen value with one `Hop` per node: who was trusted there, which fact was checked, whether
+# the request got past, and what the log wrote.
 
 # %%
 honest = simulator.walk()
@@ -135,41 +136,16 @@ print("what the tool call hop saw:", honest.hop("Tool call").detail)
 
 # %% [markdown]
 # Notice what is **not** in that output: no API key, no token text, no port number. The agent asked
-# for a pass, the broker used the real key at the very last step, and the agent only ever heard
-# "200". Here is the same walk read through the first lens, the school student's: a picture and the
-# four questions at each hop.
-
-# %%
-print(simulator.describe(honest, "school"))
-
-# %% [markdown]
+# for a pass, the broker used the real key at the very last step, and the agent only heard "200".
+#
 # ## Switching a trick on
 #
-# Now the attacker. `simulator.TRICKS` lists the moves the simulator knows; each is a real attack on
-# the real kit, not a story. We start with a pass that is an hour old: the attacker found it in a
-# log and tries it anyway. The path is drawn with a red mark on the hop that refused it.
-
-# %%
-stale = simulator.walk("expired-token")
-where = simulator.stopping_node(stale)
-print(f"trick: {stale.trick} -> {simulator.TRICKS[stale.trick]}")
-print(f"refused at {where}, code {stale.hop(where).code!r}")
-print("the log still recorded it:", stale.hop("Access log").detail)
-fig = plots.trust_path(highlight=where, blocked_at=where)
-plt.show()
-
-# %% [markdown]
-# The pass got past the desk (it was a genuine pass, honestly issued) and was refused at the
-# **Short-lived token** hop, where the door keeper checks the stamp, the door and the time. The
-# Tool call hop was never reached, but the Access log was: a refusal is exactly what an engineer
-# on call will want to find later.
-#
-# ## The same trick against a naive system
-#
-# The kit also ships the system a team builds on the happy path (`course.unsafe`, named so you
-# cannot use it by accident): it decodes a token without checking its stamp or its time, believes
-# whatever user the request names, and grants `*` to anything whose name ends in `-bot`. Run the
-# same trick through both wirings:
+# `simulator.TRICKS` lists the attacker's moves; each is a real attack on the real kit, not a
+# story. Start with a pass that is an hour old: the attacker found it in a log and tries it
+# anyway. The kit also ships the system a team builds on the happy path (`course.unsafe`, named so
+# nobody uses it by accident): it believes whatever user the request names, grants `*` to any
+# agent whose name ends in `-bot`, and decodes a pass without checking its stamp or its time.
+# Run the trick through both wirings:
 
 # %%
 for wiring in simulator.WIRINGS:
@@ -177,64 +153,486 @@ for wiring in simulator.WIRINGS:
     stop = simulator.stopping_node(w)
     marks = " ".join("PASS" if h.passed else "STOP" if h.node == stop else
                      "REC " if h.reached else "----" for h in w.hops)
-    print(f"{wiring:<9} {marks}")
+    print(f"{wiring:<9} {marks}   ({'stopped at ' + stop if stop else 'got through'})")
 print()
 print(simulator.describe(simulator.walk("expired-token", wiring="naive"), "reviewer"))
 
 # %% [markdown]
-# (`REC` marks the Access log when it recorded a refusal made earlier, `----` a hop never reached.)
-# Against the naive wiring every hop says PASS, and the reviewer's lens names the *stale
-# assumption* that let the trick through at each hop: "a token that decodes is a token that is
-# valid". An assumption is stale when it was true once (inside one trusted gateway, say) and
-# nobody rechecked it when the system changed.
+# (`REC` marks the Access log recording a refusal made earlier, `----` a hop never reached.)
+# The hardened kit refused the stale pass at the **Short-lived token** hop and still wrote the
+# refusal to the log. The naive wiring let it through, and the reviewer's lens names the one
+# *stale assumption* that did it, at the one hop the trick exploited: "a token that decodes is a
+# token that is still valid". An assumption is stale when it was true once (inside one trusted
+# gateway, say) and nobody rechecked it when the system changed around it.
 #
-# ## Four lenses, one walk
+# ## The path as plain data
 #
-# The lesson's four layers are four ways to read the same walk. Pick one trick, change only the
-# lens, and watch what each reader notices:
-#
-# - **School student**: the picture and the four questions.
-# - **University student**: the mechanism at each hop: session comparison, grant matching and
-#   narrowing, the token's claims and signature, the broker's scope check, the hash chain.
-# - **Engineer on call**: what the log wrote at each hop, and where the request was refused, what
-#   to revoke and which signal should have paged.
-# - **Security reviewer**: the attacker's move at each hop, and the stale assumption behind it.
+# A walk needs the real services. To reason about tricks nobody has built yet, the simulator also
+# describes a request as plain data: `simulator.attempt(trick)` is a dict holding every fact a
+# hop can compare, and where each fact comes from. Read the honest one:
 
 # %%
-cross_tool = simulator.walk("token-for-another-tool")
-print(simulator.describe(cross_tool, "university"))
+print(json.dumps(simulator.attempt(), indent=1))
 
 # %% [markdown]
-# A pass for the ticket system was presented at the payments system. The token was genuine and
-# still fresh; what failed was its **audience**: it names one door, and this was another. The
-# engineer on call sees a different story in the same walk. Here it is for a forged user, where the
-# model read "act on behalf of user bob" somewhere and the request now claims to be for bob:
+# | section | what it is | who vouches for it |
+# |---|---|---|
+# | `session` | who logged in: user, company (tenant), agent | the platform, at login |
+# | `request` | what the agent asks for: user, tenant, agent, tool, task, scopes, ttl (seconds) | nobody: the agent writes it, and the model may have been talked into anything |
+# | `grants` | the lending book: which user, tenant and agent may use which tool, for which tasks, with which scopes | the vault's configuration |
+# | `pass` | the pass being presented: its stamp, user, tenant, `aud` (the one tool it opens), `scope` (space-separated), session, `iat` and `exp` (its first and first-invalid second) | the stamp, if it is the vault's; otherwise nobody |
+# | `revoked` | sessions the vault has revoked | the vault |
+# | `call` | the call the broker is making: tool, operation, the scope that operation `needs`, and the time `at` it happens | the broker and its connector's operation table; `at` is the checker's own clock |
+# | `store` | labels of the real credentials | the vault's secret store |
+# | `log` | the lines about to be written to the access log | whoever wrote them |
+#
+# A trick changes one or two facts. `simulator.attempt("token-for-another-tool")` is the honest
+# attempt with a different `call`; `simulator.attempt(None, {"call.at": 900})` is one you make up.
+#
+# ---
+# # Exercises
+#
+# Three functions, each a security decision, each followed by a check you can see. The checks try
+# the answers people commonly get wrong and name the property such an answer breaks; the hidden
+# tests then try tricks this notebook never shows. Your functions take and return plain data.
+#
+# ## Exercise 1 (4 points): which hop must stop it?
+#
+# Write `first_refusal(a)`: the node of the **first** hop, in path order, whose check must refuse
+# the attempt `a`, or `None` when every check must let it through. Each hop compares a claimed
+# fact with a trusted copy of it; your decision is which copy:
+#
+# - **Agent request**: the request must act for the user, tenant and agent of the session.
+# - **Vault policy**: a grant must name exactly this user, tenant, agent and tool, list this task,
+#   and share at least one scope with those asked for. A grant in which any value contains `*` must
+#   never load, so any such grant refuses the request, however exact the other grants are.
+# - **Short-lived token**: the pass must carry the vault's stamp (`"vault"`), open the tool being
+#   called, be inside its own lifetime (`iat <= at < exp`) and belong to a session that is not
+#   revoked.
+# - **Tool call**: the scope the operation needs must be one of the pass's scopes, whole.
+# - **Access log**: no line about to be written may contain a credential of the store.
+#
+# Which values in `a` are *claims* and which are *trusted copies* is the point of the exercise: a
+# comparison between two claims proves nothing.
+
+# %% solution id=first-refusal
+def first_refusal(a: dict) -> str | None:
+    """The first node whose check must refuse attempt ``a``, or None if none must."""
+    ### BEGIN SOLUTION
+    session, req, grants = a["session"], a["request"], a["grants"]
+    pas, call = a["pass"], a["call"]
+    if any(req[fact] != session[fact] for fact in ("user", "tenant", "agent")):
+        return "Agent request"
+    wildcard = any("*" in str(value) for grant in grants for value in grant.values())
+    covered = any(g["user"] == req["user"] and g["tenant"] == req["tenant"]
+                  and g["agent"] == req["agent"] and g["tool"] == req["tool"]
+                  and req["task"] in g["tasks"] and set(req["scopes"]) & set(g["scopes"])
+                  for g in grants)
+    if wildcard or not covered:
+        return "Vault policy"
+    if (pas["stamp"] != "vault" or pas["aud"] != call["tool"]
+            or not pas["iat"] <= call["at"] < pas["exp"] or pas["session"] in a["revoked"]):
+        return "Short-lived token"
+    if call["needs"] not in pas["scope"].split():
+        return "Tool call"
+    if any(cred in line for line in a["log"]["lines"] for cred in a["store"]["credentials"]):
+        return "Access log"
+    return None
+    ### END SOLUTION
+
+# %% tests id=test-first-refusal points=4
+"""Check that first_refusal stops each trick at the first hop holding a trusted copy of the fact."""
+_at = simulator.attempt
+grading.expect(first_refusal(_at()) is None, "an honest request is refused nowhere",
+               "the honest attempt must pass every hop: compare like with like")
+grading.expect_same(first_refusal(_at("forged-acting-user")), "Agent request",
+                    "the badge, not the story",
+                    "the request names bob while alice logged in; compare the request's user with "
+                    "the session's, not with another claim such as the pass")
+grading.expect_same(first_refusal(_at("cross-tenant")), "Agent request",
+                    "the company comes from the badge too",
+                    "a request naming another tenant must be refused at the first hop, before any "
+                    "grant is consulted")
+grading.expect_same(first_refusal(_at("token-for-another-tool")), "Short-lived token",
+                    "a pass opens only the door it names",
+                    "compare the pass's audience with the tool actually being called, not with the "
+                    "tool the request once asked for")
+grading.expect_same(first_refusal(_at("expired-token")), "Short-lived token",
+                    "a pass dies at its end time", "a pass presented after its exp must be refused")
+grading.expect_same(first_refusal(_at(None, {"request.ttl": 3600, "call.at": 900})),
+                    "Short-lived token", "the lifetime is the one the vault signed",
+                    "the agent asked for an hour but the pass ends at its exp; measure the pass's "
+                    "life from the pass, not from what was asked")
+grading.expect_same(first_refusal(_at("revoked-session")), "Short-lived token",
+                    "a revoked session's passes die with it",
+                    "a pass from a revoked session must be refused even though its stamp and time "
+                    "are fine")
+grading.expect_same(first_refusal(_at("tampered-claims")), "Short-lived token",
+                    "only the vault's stamp makes a pass", "a pass edited after stamping must be "
+                    "refused, however well its words match the call")
+grading.expect_same(first_refusal(_at("wildcard-grant")), "Vault policy",
+                    "a wildcard grant never loads", "a grant containing * must refuse the request "
+                    "even when another, exact grant covers it")
+grading.expect_same(first_refusal(_at("scope-escalation")), "Tool call",
+                    "a pass allows only the operations its scopes name",
+                    "a read pass used to write must be refused where the operation is known")
+grading.expect_same(first_refusal(_at(None, {"pass.scope": "tickets:read tickets:write-draft",
+                                             "call.operation": "POST /tickets",
+                                             "call.needs": "tickets:write"})),
+                    "Tool call", "a scope matches whole, never as part of a longer one",
+                    "tickets:write-draft allows drafts only; it must not satisfy tickets:write")
+grading.expect_same(first_refusal(_at("secret-in-log")), "Access log",
+                    "the ledger is a checkpoint too",
+                    "a line carrying a credential of the store must be refused at the Access log")
+grading.expect_same(first_refusal(_at("cross-tenant", {"call.at": 3600})), "Agent request",
+                    "the first check that can refuse, refuses",
+                    "with two lies, name the earlier hop: the later one is never reached")
+print("first_refusal: visible checks passed")
+### BEGIN HIDDEN TESTS
+_grant = dict(simulator.HONEST_ATTEMPT["grants"][0])
+_unseen = [
+    ({"request.agent": "deploy-bot"}, "Agent request", "the badge names the agent too"),
+    ({"request.task": "refund"}, "Vault policy", "a grant covers only its tasks"),
+    ({"request.scopes": ["tickets:delete"]}, "Vault policy", "a grant must share a scope"),
+    ({"grants": [{**_grant, "user": "bob"}]}, "Vault policy", "a grant covers only its user"),
+    ({"grants": [{**_grant, "tenant": "globex"}]}, "Vault policy", "a grant covers only its tenant"),
+    ({"grants": [{**_grant, "tool": "payments"}]}, "Vault policy", "a grant covers only its tool"),
+    ({"grants": [_grant, {**_grant, "tasks": ["triage", "*"]}]}, "Vault policy",
+     "a wildcard anywhere in a grant never loads"),
+    ({"grants": [_grant, {**_grant, "agent": "*-bot"}]}, "Vault policy",
+     "a wildcard anywhere in a grant never loads"),
+    ({"pass.stamp": "none"}, "Short-lived token", "only the vault's stamp makes a pass"),
+    ({"pass.stamp": "attacker"}, "Short-lived token", "only the vault's stamp makes a pass"),
+    ({"call.at": 300}, "Short-lived token", "a pass is invalid from its exp on"),
+    ({"call.at": 299}, None, "a pass is valid until its exp"),
+    ({"pass.iat": 100, "pass.exp": 400, "call.at": 50}, "Short-lived token",
+     "a pass is not valid before its iat"),
+    ({"revoked": ["sess-0002"]}, None, "only the revoked session's passes die"),
+    ({"pass.scope": "tickets:readonly", "call.needs": "tickets:read"}, "Tool call",
+     "a scope matches whole"),
+    ({"pass.scope": "tickets:write tickets:read"}, None, "any whole scope of the pass will do"),
+    ({"call.tool": "deploy:staging", "call.needs": "deploy:write"}, "Short-lived token",
+     "a pass opens only the door it names"),
+    ({"log.lines": ["refund note: CRED-acme-payments"]}, "Access log",
+     "every credential of the store is refused at the ledger"),
+    ({"call.at": 3600, "log.lines": ["x CRED-acme-tickets"]}, "Short-lived token",
+     "the first check that can refuse, refuses"),
+    ({"request.user": "bob", "pass.stamp": "none"}, "Agent request",
+     "the first check that can refuse, refuses"),
+]
+for _changes, _want, _property in _unseen:
+    with grading.tripwire(simulator, "walk", "stopping_node", "simulate", "describe"):
+        _got = first_refusal(_at(None, _changes))
+    grading.expect_same(_got, _want, _property, "an attempt this notebook does not show went "
+                        "to the wrong hop; re-read the rule for that hop")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 2 (3 points): which fact must reach it?
+#
+# A check can only compare what it is given. Write `must_reach(a)`: the trusted source whose fact
+# the refusing hop needs, as a key of `course.taxonomy.SOURCES`, or `None` when nothing must be
+# refused. At the Short-lived token hop, name the first comparison that fails in this order:
+# stamp, audience, lifetime, revocation. You may call your `first_refusal`.
 
 # %%
-print(simulator.describe(simulator.walk("forged-acting-user"), "engineer"))
+from course import taxonomy  # noqa: E402
+
+for key, meaning in taxonomy.SOURCES.items():
+    print(f"{key:<16} {meaning}")
 
 # %% [markdown]
-# The desk compared the request with the **badge** (alice's session) and refused at the very first
-# hop, with code `session_mismatch`. For the engineer that code is gold: a model claiming a user it
-# was not logged in for means someone else's words are steering it, so the session is the thing
-# to revoke. And the last trick for now: instructions hidden in a customer's ticket.
+# The last three (`request`, `pass`, `model`) are claims: every check has one of them on its
+# *other* side, so none of them can be the source a check trusts.
+
+# %% solution id=must-reach
+def must_reach(a: dict) -> str | None:
+    """The key of taxonomy.SOURCES the first refusing hop must consult, or None."""
+    ### BEGIN SOLUTION
+    where = first_refusal(a)
+    pas, call = a["pass"], a["call"]
+    if where == "Agent request":
+        return "session"
+    if where == "Vault policy":
+        return "grants"
+    if where == "Short-lived token":
+        if pas["stamp"] != "vault":
+            return "vault key"
+        if pas["aud"] != call["tool"]:
+            return "called tool"
+        if not pas["iat"] <= call["at"] < pas["exp"]:
+            return "clock"
+        return "revocation list"
+    if where == "Tool call":
+        return "operation table"
+    if where == "Access log":
+        return "secret store"
+    return None
+    ### END SOLUTION
+
+# %% tests id=test-must-reach points=3
+"""Check that must_reach names the trusted source, never the claim being checked."""
+_at = simulator.attempt
+grading.expect(must_reach(_at()) is None, "nothing to refuse, nothing to consult",
+               "the honest attempt needs no refusal")
+grading.expect_same(must_reach(_at("forged-acting-user")), "session", "the badge, not the story",
+                    "who the agent acts for must come from the login session, never from the "
+                    "request that is being checked")
+grading.expect_same(must_reach(_at("token-for-another-tool")), "called tool",
+                    "a pass cannot vouch for its own door",
+                    "the audience must be compared with the tool the broker is calling")
+grading.expect_same(must_reach(_at("expired-token")), "clock", "a pass cannot vouch for its own "
+                    "time", "whether a pass is still alive needs the checker's own clock")
+grading.expect_same(must_reach(_at("revoked-session")), "revocation list",
+                    "a pass cannot say it was revoked",
+                    "a pass looks the same after its session is revoked; only the vault's list "
+                    "knows")
+grading.expect_same(must_reach(_at("tampered-claims")), "vault key",
+                    "only the vault's stamp makes a pass", "an edited pass is caught by its stamp")
+grading.expect_same(must_reach(_at("injected-instruction")), "grants",
+                    "authority comes from the lending book", "an agent asking for a tool its job "
+                    "never needed is refused by the grants, whatever the model read")
+grading.expect_same(must_reach(_at("scope-escalation")), "operation table",
+                    "the door keeper knows what each operation needs",
+                    "the scope an operation needs comes from the connector's table")
+grading.expect_same(must_reach(_at("secret-in-log")), "secret store",
+                    "the ledger recognises a credential", "to refuse a credential in a line, the "
+                    "log must know what the credentials are")
+print("must_reach: visible checks passed")
+### BEGIN HIDDEN TESTS
+_unseen = [
+    ({"request.agent": "deploy-bot"}, "session", "the badge names the agent too"),
+    ({"request.task": "refund"}, "grants", "authority comes from the lending book"),
+    ({"pass.stamp": "none"}, "vault key", "only the vault's stamp makes a pass"),
+    ({"pass.iat": 100, "pass.exp": 400, "call.at": 50}, "clock",
+     "a pass cannot vouch for its own time"),
+    ({"call.at": 300}, "clock", "a pass cannot vouch for its own time"),
+    ({"call.tool": "payments", "call.at": 3600}, "called tool",
+     "the audience is compared before the lifetime"),
+    ({"revoked": ["sess-0001"], "call.at": 3600}, "clock",
+     "the lifetime is compared before revocation"),
+    ({"pass.scope": "tickets:readonly"}, "operation table",
+     "the door keeper knows what each operation needs"),
+    ({"log.lines": ["CRED-acme-payments"]}, "secret store", "the ledger recognises a credential"),
+    ({"revoked": ["sess-0002"]}, None, "nothing to refuse, nothing to consult"),
+]
+for _changes, _want, _property in _unseen:
+    with grading.tripwire(taxonomy, "STOPS", "stop_of", "node_of_code", "CHECK_CODES"):
+        _got = must_reach(_at(None, _changes))
+    grading.expect_same(_got, _want, _property, "an attempt this notebook does not show named "
+                        "the wrong source; ask which side of the comparison is the claim")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Your rules against the real kit
+#
+# Your `first_refusal` reasons over plain data; the simulator walks the real vault, broker and log.
+# They must agree on every trick the simulator knows. This cell fails, naming the trick, if they
+# do not.
 
 # %%
-print(simulator.describe(simulator.walk("injected-instruction"), "reviewer"))
+try:
+    for trick in (None, *simulator.TRICKS):
+        yours = first_refusal(simulator.attempt(trick))
+        kit = simulator.stopping_node(simulator.walk(trick))
+        print(f"{trick or 'honest':<24} yours: {yours or 'through':<18} real kit: {kit or 'through'}")
+        grading.expect(yours == kit, "your rules describe the real kit",
+                       f"for {trick or 'the honest request'} your first_refusal and the real "
+                       "walk disagree; find the hop whose rule differs")
+    print("\nYour rules agree with the real kit on every trick.")
+except NotImplementedError:
+    print("write first_refusal above first")
 
 # %% [markdown]
-# The model did obey the hidden instruction (the scripted model in this lab does, on purpose, as
-# real models often do). It did not matter: the lending book has no line that lets the support
-# agent use the payments system for a triage job, so the vault said `no_grant`. The attacker
-# controlled the agent's *words*, but not its *authority*. That is the difference between a desk
-# and a photocopier in one sentence.
+# Every trick is refused somewhere in the hardened kit, at five different hops: no single check
+# carries the whole path. And each trick gets through the naive wiring, not because one check is
+# missing, but because each naive hop compares a claim with another claim, or with nothing.
 #
-# ## The simulator
+# ## Switch the lens
 #
-# Switch the lens, the trick and the wiring yourself. (In a browser with JupyterLab this shows
-# toggles; the same narration is available without a browser as
-# `simulator.simulate(trick, lens, wiring=...)`, which is what the cells above and the graded
-# checks use.)
+# The lesson's four layers are four ways to read one event. This notebook's event is the
+# attacker's first move: text the model read said "act on behalf of user bob", so the request now
+# names bob inside alice's session. Same walk, four readers:
+
+# %%
+event = simulator.walk("forged-acting-user")
+for lens in ("school", "university"):
+    print(simulator.describe(event, lens), end="\n\n")
+
+# %% [markdown]
+# The **school student** sees a helper wearing one badge and telling another story; the
+# **university student** sees the mechanism: an `AgentRequest` compared field by field with the
+# `Session` the vault opened. The other two readers care about different things:
+
+# %%
+print(simulator.describe(event, "engineer"), end="\n\n")
+print(simulator.describe(simulator.walk("forged-acting-user", wiring="naive"), "reviewer"))
+
+# %% [markdown]
+# The **engineer on call** gets the log line, the signal and the revoke decision, all at the hop
+# where the refusal happened: a `session_mismatch` from an agent's own session means its model is
+# repeating someone else's words, so that session is what to revoke. The **security reviewer**,
+# reading the naive wiring, finds the stale assumption at the one hop the trick exploited and
+# watches every later hop act on the false story.
+#
+# ## Exercise 3 (2 points, the lens item): where does the engineer see it?
+#
+# On call, you start from a log line, not from a diagram. A line is written by the component that
+# runs a check, which is not always the hop whose check it is: the broker writes a `tool_call`
+# line for every pass it refuses, yet a pass refused for being expired was refused by the
+# Short-lived token's check. Write `where_it_shows(line)`: for one access-log line as the
+# simulator prints it (`#seq t+Ns event decision reason key=value ...`), the node whose check
+# **refused**, or `None` when the line records no refusal. The reasons you will meet:
+#
+# | reason | what was compared |
+# |---|---|
+# | `session_mismatch`, `unknown_session`, `unauthenticated` | the request's user, tenant or agent with the session |
+# | `no_grant`, `scope_not_granted`, `grant_expired`, `approval_mismatch` | the request with the grants or the approval |
+# | `expired`, `not_yet_valid` | the pass's lifetime with the clock |
+# | `wrong_audience`, `wrong_issuer` | the pass's audience or issuer with this tool and this vault |
+# | `bad_signature`, `disallowed_algorithm`, `unknown_key`, `malformed`, `missing_claim`, `invalid_claim` | the pass's stamp and shape |
+# | `revoked` | the pass's session with the revocation list |
+# | `scope_missing`, `operation_not_allowed`, `unknown_tool`, `replay` | the operation with the pass's scopes, the catalogue, and the passes already spent |
+
+# %% solution id=where-it-shows
+def where_it_shows(line: str) -> str | None:
+    """The node whose check refused, for one access-log line, or None if it refused nothing."""
+    ### BEGIN SOLUTION
+    event, decision, reason = (line.split() + ["", "", "", "", ""])[2:5]
+    if decision != "deny":
+        return None
+    if reason in ("session_mismatch", "unknown_session", "unauthenticated"):
+        return "Agent request"
+    if event == "decision":
+        return "Vault policy"
+    about_the_pass = {"expired", "not_yet_valid", "wrong_audience", "wrong_issuer", "bad_signature",
+                      "disallowed_algorithm", "unknown_key", "malformed", "missing_claim",
+                      "invalid_claim", "revoked"}
+    if reason in about_the_pass:
+        return "Short-lived token"
+    return "Tool call"
+    ### END SOLUTION
+
+# %% tests id=test-where-it-shows points=2
+"""Check that where_it_shows places a refusal at the check that made it, not at its writer."""
+def _deny_line(trick):
+    return next(ln for h in simulator.walk(trick).hops for ln in h.log if " deny " in ln)
+
+
+grading.expect_same(where_it_shows(_deny_line("expired-token")), "Short-lived token",
+                    "a refusal belongs to the check that made it",
+                    "the broker wrote this tool_call line, but what it refused was the pass's "
+                    "lifetime")
+grading.expect_same(where_it_shows(_deny_line("revoked-session")), "Short-lived token",
+                    "a refusal belongs to the check that made it",
+                    "a revoked session's pass is refused by the pass's check, wherever it is run")
+grading.expect_same(where_it_shows(_deny_line("forged-acting-user")), "Agent request",
+                    "the badge is checked before the lending book",
+                    "the vault wrote this decision line, but it compared the request with the "
+                    "session, not with the grants")
+grading.expect_same(where_it_shows(_deny_line("injected-instruction")), "Vault policy",
+                    "the lending book refuses what no grant covers", "no_grant is the policy's")
+grading.expect_same(where_it_shows(_deny_line("scope-escalation")), "Tool call",
+                    "the door keeper refuses an operation the pass does not cover",
+                    "scope_missing compares the operation, not the pass's stamp or time")
+for _line in (*honest.hop("Tool call").log, *simulator.walk("revoked-session").hop(
+        "Short-lived token").log[:-1]):
+    grading.expect(where_it_shows(_line) is None, "an allow is not a refusal",
+                   "a line that records an allow, an issuance or a revocation refused nothing")
+print("where_it_shows: visible checks passed")
+### BEGIN HIDDEN TESTS
+_unseen = [
+    ("#7 t+20s tool_call deny not_yet_valid tool=tickets", "Short-lived token"),
+    ("#7 t+20s tool_call deny wrong_issuer tool=payments", "Short-lived token"),
+    ("#7 t+20s tool_call deny disallowed_algorithm tool=payments", "Short-lived token"),
+    ("#7 t+20s tool_call deny wrong_audience tool=payments", "Short-lived token"),
+    ("#3 t+0s decision deny unknown_session user=alice tenant=acme", "Agent request"),
+    ("#3 t+0s decision deny unauthenticated", "Agent request"),
+    ("#3 t+0s decision deny scope_not_granted user=alice tenant=acme tool=tickets", "Vault policy"),
+    ("#3 t+0s decision deny approval_mismatch user=carol tenant=acme", "Vault policy"),
+    ("#9 t+40s tool_call deny operation_not_allowed tool=tickets", "Tool call"),
+    ("#9 t+40s tool_call deny replay tool=tickets jti=tok-0009", "Tool call"),
+    ("#9 t+40s tool_call allow tool_call tool=tickets", None),
+    ("#5 t+0s debug connector_debug tool=tickets detail=<withheld>", None),
+    ("#2 t+0s decision allow_narrowed user=alice tenant=acme", None),
+]
+for _line, _want in _unseen:
+    with grading.tripwire(taxonomy, "STOPS", "stop_of", "node_of_code", "CHECK_CODES"):
+        _got = where_it_shows(_line)
+    grading.expect_same(_got, _want, "a refusal belongs to the check that made it",
+                        "a log line this notebook does not show went to the wrong node")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Your lens on every refusal of the real kit
+#
+# For each trick, the real log's refusal line goes through your `where_it_shows`; the node you
+# name must be the one the walk stopped at. The cell fails, naming the trick, if not.
+
+# %%
+try:
+    for trick in simulator.TRICKS:
+        w = simulator.walk(trick)
+        lines = [ln for h in w.hops for ln in h.log if " deny " in ln]
+        if not lines:
+            print(f"{trick:<24} no refusal line: {w.hop('Access log').detail}")
+            continue
+        yours = where_it_shows(lines[0])
+        print(f"{trick:<24} {yours}")
+        grading.expect(yours == simulator.stopping_node(w), "a refusal belongs to the check "
+                       "that made it", f"the refusal line of {trick} went to another node")
+except NotImplementedError:
+    print("write where_it_shows above first")
+
+# %% [markdown]
+# Two tricks leave no refusal line, and both are worth a second look. The wildcard grant was
+# refused when the grant file was loaded, before any request existed: the engineer sees it as a
+# failed configuration change, not as a log line. And the credential aimed at the log was not
+# refused but removed from the line before the line was kept: the engineer learns of it from the
+# redaction. A signal has to live where the event actually shows.
+#
+# ## Reflection (2 points, graded by hand)
+#
+# Describe one checkout-desk failure from an organisation you know (a job, a club, a school, a
+# project, or a well-documented public incident): someone got more authority than the job
+# needed, or kept it longer. For the hop where it went wrong, answer the **four questions**:
+# who was trusted, what proof they had to bring, where the check was (or should have been), and
+# which later steps acted on the false story. End with one sentence on what a *pass* (one job,
+# one person, a short life) would have changed. Five to eight sentences.
+
+# %% [markdown] manual id=reflect-desk points=2
+# ### BEGIN SOLUTION
+# *Mark scheme (stays in the source notebook; the student version shows only the answer box).*
+#
+# - **1 point**: a concrete situation, with all four questions answered for the *same* hop, and
+#   "what if it is fooled" naming at least one later step that acted on the false story. A
+#   general statement ("someone had too many permissions") earns 0.
+# - **1 point**: the pass is specific (what it would have been limited to: one resource or job,
+#   one person, a short expiry) **and** the answer says how that limit would have shrunk the harm
+#   or shown up in a ledger. "Use better passwords" or "be more careful" earns 0 for this part.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## What you can now prove
+#
+# - Given any attempt as plain data, you can name the first hop whose check must refuse it, and
+#   your rules agree with the real kit on every trick the simulator knows.
+# - For that hop, you can name the trusted source its check must consult, and say why the claim
+#   being checked can never be that source.
+# - From a single access-log line, you can place a refusal at the check that made it, even when
+#   another component wrote the line.
+# - You can read one event through four lenses and say what each reader needs from it.
+#
+# Next, notebook 01 builds the photocopier on purpose: an agent with the master key in its
+# prompt, one injected sentence, and the key arriving at the attacker's endpoint.
+#
+# ---
+# ## Go deeper (optional, ungraded)
+#
+# ### The simulator, interactively
+#
+# Switch the lens, the trick and the wiring yourself. In JupyterLab this shows toggles; without a
+# browser, `simulator.simulate(trick, lens, wiring=...)` prints the same narration.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -243,226 +641,34 @@ print(simulator.describe(simulator.walk("injected-instruction"), "reviewer"))
 simulator.widget()
 
 # %% [markdown]
-# ---
-# # Exercises
+# ### Every trick through both wirings, and the picture
 #
-# Three small functions, each run against real walks of the kit, including tricks and hops that
-# this notebook never shows you. Work from the `Hop` fields (`node`, `actor`, `fact_checked`,
-# `passed`, `reached`, `code`, `detail`, `log`) and from `TRUST_PATH`. The simulator also contains
-# its own reference answers (`checked_nodes`, `stopping_node`, `four_questions_for`, and
-# `describe`/`simulate` which use them): calling them from your answer fails the hidden tests.
-#
-# ## Exercise 1 (2 points): trace a walk
-#
-# Write `trace(w)`: the list of node names, in path order, where a fact was actually **checked**
-# during this walk. A hop's fact was checked when the request reached it (`hop.reached`), whether
-# or not it passed. Remember the ledger: the Access log is reached even when an earlier hop refused,
-# because refusals are recorded too.
-
-# %% solution id=trace
-def trace(w: simulator.Walk) -> list[str]:
-    """The nodes, in order, whose check ran during walk ``w`` (a list of str)."""
-    ### BEGIN SOLUTION
-    nodes = []
-    for hop in w.hops:
-        if hop.reached:
-            nodes.append(hop.node)
-    return nodes
-    ### END SOLUTION
-
-# %% tests id=test-trace points=2
-"""Check that trace lists every checkpoint that ran, refusals and the ledger included."""
-_t = trace(simulator.walk())
-grading.expect(_t == list(TRUST_PATH), "the honest request is checked at every hop",
-               f"an honest walk reaches all five hops; trace gave {_t!r}")
-_t = trace(simulator.walk("expired-token"))
-grading.expect(_t == ["Agent request", "Vault policy", "Short-lived token", "Access log"],
-               "a refusal is a check, and the ledger records it",
-               "the expired pass is checked at the first three hops, refused at the third, and "
-               f"the refusal is written to the Access log; trace gave {_t!r}")
-print("trace: visible checks passed")
-### BEGIN HIDDEN TESTS
-def _trace_checked(w):
-    with grading.tripwire(simulator, "checked_nodes", "stopping_node", "four_questions_for",
-                          "describe", "simulate"):
-        got = trace(w)
-    assert grading.exactly(got, list(simulator.checked_nodes(w))), (w.trick, w.wiring, got)
-
-
-for _wiring in simulator.WIRINGS:
-    for _trick in ("other-tenant", "wildcard-grant", "revoked-session", "scope-escalation",
-                   "secret-in-log", "tampered-claims"):
-        _trace_checked(simulator.walk(_trick, wiring=_wiring))
-# hops this notebook never shows: a walk refused at the first hop, then a hand-made one
-_trace_checked(simulator.walk("other-tenant"))
-_w = simulator.walk("scope-escalation")
-_odd = dataclasses.replace(_w, hops=tuple(
-    dataclasses.replace(h, reached=h.node in ("Agent request", "Tool call", "Access log"))
-    for h in _w.hops))
-_trace_checked(_odd)
-_trace_checked(dataclasses.replace(_w, hops=()))
-assert grading.exactly(trace(simulator.walk("other-tenant")), ["Agent request", "Access log"])
-### END HIDDEN TESTS
-
-# %% [markdown]
-# ## Exercise 2 (3 points): where is the checkpoint that stops it?
-#
-# Write `first_checkpoint_that_stops(trick, wiring="hardened")`. Walk the trick for real with
-# `simulator.walk(trick, wiring=wiring)` and return the **node** of the first hop that was reached
-# and refused the request, or `None` when the request got through every hop. The hidden tests run
-# your function on tricks you have not seen in this notebook, on both wirings.
-
-# %% solution id=first-stop
-def first_checkpoint_that_stops(trick: str | None, wiring: str = "hardened") -> str | None:
-    """The node whose check refused ``trick`` in ``wiring``, or None if it got through."""
-    ### BEGIN SOLUTION
-    w = simulator.walk(trick, wiring=wiring)
-    for hop in w.hops:
-        if hop.reached and not hop.passed:
-            return hop.node
-    return None
-    ### END SOLUTION
-
-# %% tests id=test-first-stop points=3
-"""Check that first_checkpoint_that_stops names the hop that refused, and None when nothing did."""
-_n = first_checkpoint_that_stops("expired-token")
-grading.expect(_n == "Short-lived token", "the stale pass is stopped where passes are checked",
-               f"an expired token must be refused at the Short-lived token hop, not {_n!r}")
-_n = first_checkpoint_that_stops("forged-acting-user")
-grading.expect(_n == "Agent request", "the badge, not the story",
-               f"a request naming another user must stop at the Agent request hop, not {_n!r}")
-_n = first_checkpoint_that_stops("expired-token", wiring="naive")
-grading.expect(_n is None, "a trick that gets through is stopped nowhere",
-               f"the naive wiring lets the expired pass through; expected None, got {_n!r}")
-print("first_checkpoint_that_stops: visible checks passed")
-### BEGIN HIDDEN TESTS
-_unseen = ("other-tenant", "wildcard-grant", "tampered-claims", "revoked-session",
-           "scope-escalation", "secret-in-log", None)
-_want = {(t, w): simulator.stopping_node(simulator.walk(t, wiring=w))
-         for t in _unseen for w in simulator.WIRINGS}
-assert len({v for v in _want.values() if v}) == 5, "every hop stops one of the unseen tricks"
-with grading.tripwire(simulator, "checked_nodes", "stopping_node", "four_questions_for",
-                      "describe", "simulate"):
-    _got = {(t, w): first_checkpoint_that_stops(t, w) for t in _unseen for w in simulator.WIRINGS}
-for _key, _expected in _want.items():
-    assert grading.exactly(_got[_key], _expected), (_key, _got[_key], _expected)
-### END HIDDEN TESTS
-
-# %% [markdown]
-# ## Exercise 3 (3 points): the four questions, for any hop
-#
-# Write `four_questions(hop)`, returning a `dict` with exactly these four keys:
-#
-# - `"who is trusted"`: the party whose word this hop accepts (`hop.actor`);
-# - `"what proof"`: what that party must show here (`hop.fact_checked`);
-# - `"where is the check"`: the node where the comparison happens (`hop.node`);
-# - `"what if it is fooled"`: a `tuple` of the nodes **after** this one on `TRUST_PATH`, in order:
-#   each of them would act on the false story. The last node has nobody after it: `()`.
-
-# %% solution id=four-questions
-def four_questions(hop: simulator.Hop) -> dict:
-    """The four questions answered for ``hop`` (see the keys above)."""
-    ### BEGIN SOLUTION
-    later = TRUST_PATH[TRUST_PATH.index(hop.node) + 1:]
-    return {"who is trusted": hop.actor, "what proof": hop.fact_checked,
-            "where is the check": hop.node, "what if it is fooled": tuple(later)}
-    ### END SOLUTION
-
-# %% tests id=test-four-questions points=3
-"""Check that four_questions names the trusted party, the proof, the check and who is fooled."""
-_q = four_questions(honest.hop("Vault policy"))
-grading.expect(isinstance(_q, dict) and sorted(_q) == sorted(
-    ["who is trusted", "what proof", "where is the check", "what if it is fooled"]),
-    "four questions, no more, no less", f"expected the four keys, got {_q!r}")
-grading.expect(_q["who is trusted"] == honest.hop("Vault policy").actor
-               and _q["where is the check"] == "Vault policy", "who is trusted, and where",
-               "at the Vault policy hop the vault's grants are trusted, and the check is there")
-grading.expect(_q["what if it is fooled"] == ("Short-lived token", "Tool call", "Access log"),
-               "a fooled check misleads every hop after it",
-               f"if the policy is fooled, the three later hops believe it; got "
-               f"{_q['what if it is fooled']!r}")
-print("four_questions: visible checks passed")
-### BEGIN HIDDEN TESTS
-def _questions_checked(hop):
-    with grading.tripwire(simulator, "checked_nodes", "stopping_node", "four_questions_for",
-                          "describe", "simulate"):
-        got = four_questions(hop)
-    assert grading.exactly(got, simulator.four_questions_for(hop)), (hop.node, got)
-
-
-for _wiring in simulator.WIRINGS:
-    for _trick in ("revoked-session", "secret-in-log", "wildcard-grant"):
-        for _hop in simulator.walk(_trick, wiring=_wiring).hops:
-            _questions_checked(_hop)
-# a hop no walk produces: the trusted party and proof must come from the hop itself
-_questions_checked(simulator.Hop(node="Tool call", actor="a reviewer's stand-in broker",
-                                 fact_checked="nothing yet", passed=False, detail="-"))
-_questions_checked(simulator.Hop(node="Agent request", actor="x", fact_checked="y",
-                                 passed=True, detail="-"))
-_questions_checked(simulator.Hop(node="Access log", actor="ledger", fact_checked="pages",
-                                 passed=True, detail="-"))
-### END HIDDEN TESTS
-
-# %% [markdown]
-# ### Your functions on the real kit
-#
-# Now your answers drive the lab: for every trick the simulator knows, your
-# `first_checkpoint_that_stops` names the hop that refused it in each wiring, your `trace` says
-# which checks ran, and the picture marks your answer for one trick you had not met before.
+# Where the hardened kit stops each trick, and what the naive wiring does with it:
 
 # %%
-try:
-    print(f"{'trick':<24} {'hardened: stopped at':<22} {'naive':<8} checks that ran (hardened)")
-    for trick in simulator.TRICKS:
-        hard = first_checkpoint_that_stops(trick)
-        naive = first_checkpoint_that_stops(trick, wiring="naive")
-        ran = len(trace(simulator.walk(trick)))
-        print(f"{trick:<24} {hard!s:<22} {naive or 'through':<8} {ran}")
-    where = first_checkpoint_that_stops("scope-escalation")
-    print("\nscope-escalation, your answer:", where)
-    print(four_questions(simulator.walk("scope-escalation").hop(where)))
-    plots.trust_path(highlight=where, blocked_at=where)
-    plt.show()
-except NotImplementedError:
-    print("write trace, first_checkpoint_that_stops and four_questions above first")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from course import plots  # noqa: E402
+
+for trick in simulator.TRICKS:
+    hard = simulator.stopping_node(simulator.walk(trick))
+    naive = simulator.stopping_node(simulator.walk(trick, wiring="naive"))
+    print(f"{trick:<24} hardened: {hard!s:<18} naive: {naive or 'through'}")
+plots.trust_path(highlight="Agent request", blocked_at="Agent request")
+plt.show()
 
 # %% [markdown]
-# Every trick is refused somewhere in the hardened wiring, and at five different hops: no single
-# check carries the whole path. And every trick gets through the naive wiring, not because one
-# check is missing, but because each hop trusts a party that cannot actually prove anything.
+# ### Reading
 #
-# ## Reflection (2 points, graded by hand)
-#
-# **Question.** Describe one checkout-desk failure from an organisation you know (your job, a
-# club, a school, a project, or a well-documented public incident): a moment when someone got more
-# authority than the job needed, or kept it for longer. Answer the **four questions** for the hop
-# where it went wrong: who was trusted, what proof they had to bring, where the check was (or
-# should have been), and which later steps acted on the false story. Finish with one sentence on
-# what a *pass* (job-specific, short-lived) would have changed.
-#
-# *Mark scheme for the grader (2 points).*
-# - **1 point**: a concrete situation with the four questions all answered for the same hop, and
-#   "what if it is fooled" naming at least one later step that acted on the false story (a system
-#   that accepted a shared password, a door that opened for a copied badge, a script that ran with
-#   an admin token). Generic answers ("someone had too many permissions") earn 0.
-# - **1 point**: the pass is specific: it names what the pass would have been limited to (one
-#   resource or job, one person, a short expiry) **and** how that would have shrunk the damage or
-#   shown up in a ledger. "Use better passwords" or "be more careful" earns 0 for this part.
-
-# %% [markdown] manual id=reflect-desk points=2
-# YOUR ANSWER HERE
-
-# %% [markdown]
-# ## What you can now prove
-#
-# - You can trace a request from Agent request to Access log and say, hop by hop, which check ran,
-#   and that a refusal is still written to the ledger.
-# - For any trick, you can point to the hop that refuses it in the hardened kit, from a real walk,
-#   and show that the naive wiring lets the same trick through.
-# - For any hop, you can answer the four questions: who is trusted, what proof, where the check is,
-#   and which later hops are misled if it is fooled.
-# - You can explain why a vault is a checkout desk for temporary, job-specific passes and not a
-#   photocopier for master keys, and where that picture stops fitting: the desk only checks facts.
-#
-# Next, notebook 01 builds the photocopier on purpose: an agent with the master key in its prompt,
-# one injected sentence, and the key arriving at the attacker's endpoint.
+# - **OWASP Top 10 for LLM Applications (2025)**: LLM01 *Prompt Injection* is this notebook's
+#   attacker; LLM02 *Sensitive Information Disclosure* is notebook 01's leak; LLM06 *Excessive
+#   Agency* is the photocopier. OWASP's *Agentic AI: Threats and Mitigations* goes further for
+#   agents with tools: *Tool Misuse*, *Privilege Compromise* and *Identity Spoofing and
+#   Impersonation* are the tricks above, and *Repudiation and Untraceability* is why the ledger
+#   is a checkpoint.
+# - **NIST AI Risk Management Framework (AI RMF 1.0)**: its Map and Manage functions ask, for an
+#   AI system, what it may affect and who answers for it; the lending book is one concrete answer.
+# - **Ross Anderson, *Security Engineering* (3rd ed.)**: the chapters on protocols and on access
+#   control treat "who vouches for this fact" as the heart of every protocol, which is exercise 2.
+# - **Google, *Site Reliability Engineering***: the chapters on monitoring and on being on call
+#   explain why a signal must name the boundary that fired, which is exercise 3.
