@@ -214,8 +214,10 @@ class Broker:
         except VaultLabError as exc:  # a refused refresh, a secret that does not open: leave a trace
             failure = exc
         if failure is not None:
-            self._record(claims, tool, method, path, "deny", "upstream_error"
-                         if isinstance(failure, UpstreamError) else failure.code, str(failure))
+            # A plain upstream failure is "upstream_error"; a subclass keeps its own code
+            # (refresh_revoked: the grant's family was revoked, on-call must re-consent).
+            code = "upstream_error" if type(failure) is UpstreamError else failure.code
+            self._record(claims, tool, method, path, "deny", code, str(failure))
             raise _scrubbed(failure)
         if spend:
             self._spend(claims, tool, method, path)
@@ -228,6 +230,11 @@ class Broker:
                 message = f"{type(answer).__name__} (its message could not be redacted: withheld)"
             self._record(claims, tool, method, path, "deny", "upstream_error", message)
             raise UpstreamError(0, message) from None  # outside any handler: chains to nothing
+        if connector.uses_oauth and answer.status == 401 and self._refresh is not None:
+            # The upstream refused its own access token (its grant may have been revoked by
+            # refresh-token reuse): drop the cached one, so the next call asks the token
+            # endpoint once and gets the typed refusal. No retry here: one call, one request.
+            self._refresh.forget(claims.tenant)
         body = _redacted(redactor, answer.body.decode("utf-8", errors="replace"))
         if body is None:  # the request reached the service, so the token stays spent
             raise self._deny(claims, tool, method, path, "redaction_failed",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -153,3 +154,36 @@ def test_no_log_line_holds_a_credential(lab: Any) -> None:
         lab.broker.call(_globex_tickets(lab), tool="tickets", method="GET", path="/tickets")
     text = "\n".join(lab.log.lines())
     assert not [v for v in _every_credential(lab) if v in text]
+
+
+
+def test_a_revoked_upstream_grant_surfaces_at_the_broker_as_refresh_revoked():
+    """A thief reuses the rotated refresh token: the family dies; the broker says so, typed and logged."""
+    from course import errors, httpclient
+    from course.lab import HARDENED, assemble
+    from course.policy import AgentRequest
+
+    with assemble(HARDENED, seed="grant-revoked") as lab:
+        session = lab.open_session(user="alice", agent="helpdesk-bot")
+
+        def files_call():
+            token = lab.vault.request(AgentRequest(
+                tenant="acme", user="alice", agent="helpdesk-bot", session=session.id,
+                task="files", tool="files", scopes=("files:read",), ttl=60)).token
+            return lab.broker.call(token, tool="files", method="GET", path="/files")
+
+        assert files_call().status == 200  # the keeper has rotated the initial refresh token
+        form = {"grant_type": "refresh_token",
+                "refresh_token": lab.world.credential("acme", "oauth:refresh").reveal(),
+                "client_id": lab.world.oauth_client_id("acme"),
+                "client_secret": lab.world.credential("acme", "oauth:client_secret").reveal()}
+        thief = httpclient.request("POST", lab.world.url("oauth") + "/oauth/token",
+                                   body=urlencode(form).encode(),
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert thief.status == 400  # reuse detected: the whole family is revoked
+        assert files_call().status == 401  # the cached access token died with its family
+        with pytest.raises(errors.RefreshRevokedError):
+            files_call()  # the broker dropped it; the keeper's refresh is refused, typed
+        denied = lab.log.events()[-1]
+        assert (denied.event, denied.decision, denied.reason) == ("tool_call", "deny",
+                                                                  "refresh_revoked")
