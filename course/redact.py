@@ -95,7 +95,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigurationError
+from cryptography.exceptions import InvalidTag
+
+from .errors import ConfigurationError, SecretStoreError
 from .secretstore import Secret
 
 __all__ = [
@@ -362,7 +364,8 @@ def _char_options(ch: str, *, json_string: bool) -> tuple[list[tuple[str, str]],
     ``/``, the character itself otherwise); its UTF-8 bytes percent-escaped; its UTF-16
     code units as ``\\uXXXX`` (a surrogate pair above U+FFFF). Hex digits in either case.
     The spellings of one character start with different characters unless the character is
-    ``%`` or ``\\`` itself, so a failed attempt backtracks at most a few characters.
+    ``%`` or ``\\`` itself, so a failed attempt backtracks at most a few characters; they are
+    tried longest first.
     """
     data = ch.encode("utf-8", "surrogatepass")
     units = ch.encode("utf-16-be", "surrogatepass")
@@ -373,10 +376,12 @@ def _char_options(ch: str, *, json_string: bool) -> tuple[list[tuple[str, str]],
         literals = {s for s in literals if not s.startswith("\\u")}  # the escape covers these
     else:
         literals = {ch, *(("+",) if ch == " " else ())}
-    options = [(s[0], re.escape(s[1:])) for s in sorted(literals, key=lambda s: (len(s), s))]
-    options += [("%", percent), ("\\", "u" + escape)]
-    longest = max(3 * len(data), 3 * len(units), *(len(s) for s in literals))
-    return options, longest
+    # Longest first, so that where a literal "\\" or "%" starts an escape of the same
+    # character the match takes the escape whole instead of leaving its tail behind.
+    spelled = [("\\", "u" + escape, 3 * len(units)), ("%", percent, 3 * len(data))]
+    spelled += [(s[0], re.escape(s[1:]), len(s)) for s in sorted(literals)]
+    spelled.sort(key=lambda option: -option[2])
+    return [(first, rest) for first, rest, _ in spelled], spelled[0][2]
 
 
 def _flexible_pattern(value: str, *, json_string: bool) -> tuple[str, int]:
@@ -465,7 +470,8 @@ def _alternatives(secrets: list[Secret]) -> list[_Entry]:
     ``url-plus`` and ``json`` forms and every mix of them with escapes; its canonical
     forms (escape case normalised, see :func:`_escape_case`) name what it matched.
     Rank: longest first (a flexible alternative counts its secret's length), then the
-    earlier secret (by name), then the earlier form; a key already taken is not added twice.
+    earlier secret (by name), then the JSON spelling, the plain one and the literal forms
+    in :data:`FORM_NAMES` order; a key already taken is not added twice.
     """
     ranked = []
     taken: set[tuple[str, str]] = set()
@@ -477,13 +483,15 @@ def _alternatives(secrets: list[Secret]) -> list[_Entry]:
             if form in _FLEX_FORMS:
                 canonical.setdefault(_escape_case(text), form)
         alt = _Alt(secret.name, ESCAPED_FORM, marker(secret.name))
-        spellings = [("raw", False), *((("json", True),) if _needs_json_spelling(value) else ())]
-        for form, json_string in spellings:
+        # The JSON spelling first: where it matches, its escapes ("\\\\" for "\\") are longer
+        # than the plain spelling's, which would stop halfway and leave a stray "\\" behind.
+        spellings = [*((("json", True),) if _needs_json_spelling(value) else ()), ("raw", False)]
+        for order, (form, json_string) in enumerate(spellings):
             if ("flex" + form, value) in taken:
                 continue
             taken.add(("flex" + form, value))
             source, longest = _flexible_pattern(value, json_string=json_string)
-            rank = (-len(value), si, FORM_NAMES.index(form))
+            rank = (-len(value), si, order - len(spellings))  # before the secret's literal forms
             ranked.append((rank, (source, alt, "flex", value, longest, canonical)))
         for fi, (form, text) in enumerate(forms):
             if form in _FLEX_FORMS or form == "hex-upper":
@@ -938,23 +946,56 @@ class StoreRedactor:
     repeat on every log line), so redacting each field of each record stays
     cheap. The memory holds redacted output only, never a secret, and is
     dropped whenever the store changes.
+
+    Secrets are opened one by one, and one that does not open (the store
+    raises :class:`~course.errors.SecretStoreError`, ``CorruptSecretError``
+    included, or a bare ``ValueError`` or ``InvalidTag``) is skipped, so one
+    tenant's corrupted row cannot stop every log write of every tenant. That
+    is safe: a secret nobody can open cannot leak from this store, because the
+    broker opens it the same way (``store.get``) and fails the same way.
+    :attr:`unreadable` lists the skipped ones for an operator (tenant and
+    name, never a value). The list is kept until the store changes: a store
+    that reports a passing database failure as ``SecretStoreError`` has that
+    secret skipped until its next write, and :attr:`unreadable` shows it. Any
+    other error propagates: the log write then fails closed rather than run
+    without redaction.
     """
 
     MEMO_LIMIT = 4096
     MEMO_MAX_CHARS = 256
+    # What "this secret does not open" looks like; anything else is not ours to swallow.
+    _UNREADABLE_ERRORS = (SecretStoreError, ValueError, InvalidTag)
 
     def __init__(self, store: Any, tenants: Iterable[str]) -> None:
         self._store, self._tenants = store, tuple(tenants)
         self._redactor: Redactor | None = None
         self._generation = -1
         self._memo: dict[str, str] = {}
+        self._unreadable: tuple[tuple[str, str], ...] = ()
 
     def _current(self) -> Redactor:
         if self._redactor is None or self._generation != self._store.generation:
-            secrets = [self._store.get(t, n) for t in self._tenants for n in self._store.names(t)]
-            self._redactor, self._generation = Redactor(secrets), self._store.generation
+            # Read first: a write while we build bumps it again and we rebuild next time.
+            generation = self._store.generation
+            secrets: list[Secret] = []
+            unreadable: list[tuple[str, str]] = []
+            for tenant in self._tenants:
+                for name in self._store.names(tenant):
+                    try:
+                        secrets.append(self._store.get(tenant, name))
+                    except self._UNREADABLE_ERRORS:
+                        unreadable.append((tenant, name))
+            self._redactor, self._generation = Redactor(secrets), generation
+            self._unreadable = tuple(unreadable)
             self._memo = {}
         return self._redactor
+
+    @property
+    def unreadable(self) -> tuple[tuple[str, str], ...]:
+        """``(tenant, name)`` of every secret that did not open, as of the store's current
+        generation: skipped, so not redacted (see the class docstring). Never a value."""
+        self._current()
+        return self._unreadable
 
     def redact(self, text: str) -> str:
         redactor = self._current()
@@ -969,7 +1010,7 @@ class StoreRedactor:
         return done
 
     def __repr__(self) -> str:
-        return f"StoreRedactor(tenants={len(self._tenants)})"
+        return f"StoreRedactor(tenants={len(self._tenants)}, unreadable={len(self._unreadable)})"
 
     def __reduce_ex__(self, protocol: object) -> object:
         raise TypeError("a StoreRedactor refuses to be pickled")

@@ -6,6 +6,7 @@ Known answers and attack inputs live in tests/data/redaction_cases.json.
 from __future__ import annotations
 
 import base64
+import codecs
 import json
 import pickle
 import re
@@ -597,3 +598,287 @@ def test_fuzz_redaction_never_raises_on_arbitrary_input(text, data):
     assert Redactor([], shapes=()).redact_bytes(data) == data
     stream = red.stream()
     assert stream.feed(text) + stream.close() == red.redact(text)
+
+
+# -- escapes per character: %xx and \uXXXX of any subset, any hex case -----------------
+
+ESCAPES = json.loads((Path(__file__).parent / "data" / "redaction_escapes.json").read_text("utf-8"))
+_JSON_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9A-Fa-f]{4})')
+_JSON_SHORT = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _hex_case(digits: str, case: str) -> str:
+    if case == "upper":
+        return digits.upper()
+    if case == "mixed":
+        return "".join(d.upper() if i % 2 else d.lower() for i, d in enumerate(digits))
+    return digits.lower()
+
+
+def _percent(ch: str, case: str) -> str:
+    """``ch``'s UTF-8 bytes as %xx, as a URL encoder that escapes everything would write them."""
+    return "".join("%" + _hex_case(f"{b:02x}", case) for b in ch.encode("utf-8"))
+
+
+def _u_escape(ch: str, case: str) -> str:
+    """``ch`` as \\uXXXX (a surrogate pair above U+FFFF), as a JSON encoder would write it."""
+    units = ch.encode("utf-16-be")
+    return "".join("\\u" + _hex_case(units[i : i + 2].hex(), case) for i in range(0, len(units), 2))
+
+
+def _literal(ch: str, container: str) -> str:
+    return json.dumps(ch, ensure_ascii=False)[1:-1] if container == "json" else ch
+
+
+def _spell(value: str, container: str, choose) -> str:
+    """``value`` with character i written as ``choose(i, ch)``: None (literal) or (kind, case)."""
+    out = []
+    for i, ch in enumerate(value):
+        how = choose(i, ch)
+        if how is None:
+            out.append(_literal(ch, container))
+        else:
+            kind, case = how
+            out.append(_u_escape(ch, case) if kind == "u" else _percent(ch, case))
+    return "".join(out)
+
+
+def _spelling_from_case(case: dict) -> str:
+    value = SECRETS[case["secret"]].reveal()
+    chosen = {
+        "first": lambda i, ch: i == 0,
+        "last": lambda i, ch: i == len(value) - 1,
+        "all": lambda i, ch: True,
+        "even": lambda i, ch: i % 2 == 0,
+        "odd": lambda i, ch: i % 2 == 1,
+        "non-ascii": lambda i, ch: ord(ch) > 127,
+    }[case["positions"]]
+    if case["escape"] == "alternate":
+        def how(i, ch):
+            return ("u" if i % 2 == 0 else "percent", "mixed")
+    else:
+        kind, _, hex_case = case["escape"].partition("-")
+        def how(i, ch):
+            return (kind, hex_case)
+    return _spell(value, case["container"], lambda i, ch: how(i, ch) if chosen(i, ch) else None)
+
+
+def _contain(container: str, spelling: str) -> tuple[str, str]:
+    """(before, after) around a spelling, as a JSON body, a request line or a log line."""
+    return {
+        "json": ('{"id": 7, "echo": "', '", "ok": true}'),
+        "query": ("GET /callback?token=", "&state=xyz HTTP/1.1"),
+        "plain": ("upstream said: ", " (end)"),
+    }[container]
+
+
+def _json_unescape(text: str) -> str:
+    """What a reader of a JSON string sees: \\" \\\\ \\/ \\n ... and \\uXXXX decoded, pairs joined."""
+    decoded = _JSON_ESCAPE.sub(
+        lambda m: chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" else _JSON_SHORT[m.group(1)],
+        text,
+    )
+    return decoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _decodings(text: str) -> list[str]:
+    """Everything a reader can get by undoing the escapes, in either order."""
+    out = [text]
+    for first in (urllib.parse.unquote, _json_unescape):
+        once = first(text)
+        out += [once, urllib.parse.unquote(once), _json_unescape(once)]
+    return out
+
+
+@pytest.mark.parametrize("case", ESCAPES["spellings"], ids=lambda c: c["id"])
+def test_a_secret_with_some_characters_escaped_is_redacted(case):
+    name = case["secret"]
+    value = SECRETS[name].reveal()
+    spelling = _spelling_from_case(case)
+    before, after = _contain(case["container"], spelling)
+    text = before + spelling + after
+    # Negative: none of the spellings the redactor used to list is in this text.
+    assert not any(t.lower() in text.lower() for _, t in encoded_forms(value))
+    red = _redactor()
+    assert red.redact(text) == before + marker(name) + after
+    assert red.find(text) == (
+        Finding(name=name, form=redact.ESCAPED_FORM, start=len(before), end=len(before) + len(spelling)),
+    )
+    assert red.contains(text)
+    assert red.redact_obj({"body": [text]}) == {"body": [before + marker(name) + after]}
+    assert all(value not in decoded for decoded in _decodings(red.redact(text)))
+    if case["container"] == "json":
+        echoed = json.loads(text)["echo"]
+        assert value in echoed + "\0" + urllib.parse.unquote(echoed), "the spelling really is the secret"
+        assert all(value not in d for d in _decodings(json.loads(red.redact(text))["echo"]))
+
+
+@pytest.mark.parametrize("case", ESCAPES["spellings"], ids=lambda c: c["id"])
+def test_stream_catches_an_escaped_secret_split_anywhere_even_inside_an_escape(case):
+    name = case["secret"]
+    spelling = _spelling_from_case(case)
+    red = _redactor(shapes=False)
+    pad = _filler(red.max_match_length + 3)
+    whole = pad + spelling + pad
+    expected = pad + marker(name) + pad
+    assert red.redact(whole) == expected
+    for i in range(len(pad) - 1, len(pad) + len(spelling) + 2):
+        assert _stream(red, [whole[:i], whole[i:]]) == expected, f"split at {i}"
+    third = len(spelling) // 3
+    for i in range(len(pad), len(pad) + third + 1):
+        j = i + third
+        assert _stream(red, [whole[:i], whole[i:j], whole[j:]]) == expected, (i, j)
+
+
+def test_escaped_form_is_named_canonical_forms_keep_their_names():
+    pw = SECRETS["pw"]
+    red = Redactor([pw], shapes=())
+    value = pw.reveal()
+    upper = urllib.parse.quote(value, safe="")
+    assert [f.form for f in red.find(upper.lower())] == ["url"]
+    assert [f.form for f in red.find(_spell(value, "plain", lambda i, ch: ("u", "lower")))] == [
+        redact.ESCAPED_FORM
+    ]
+
+
+def test_max_match_length_covers_the_longest_escaped_spelling():
+    """\\uXXXX is six characters per character, %xx three per UTF-8 byte, a surrogate pair twelve."""
+    assert Redactor([Secret("sk_live_abc123", name="k")], shapes=()).max_match_length == 6 * 14
+    # "€" is three UTF-8 bytes (%E2%82%AC, 9 characters); "😀" is %F0%9F%98%80 or a pair (12).
+    assert Redactor([Secret("ab€", name="k")], shapes=()).max_match_length == 6 + 6 + 9
+    assert Redactor([Secret("a😀", name="k")], shapes=()).max_match_length == 6 + 12
+    value = "sk_live_abc123"
+    spelling = _spell(value, "plain", lambda i, ch: ("u", "upper"))
+    assert len(spelling) == Redactor([Secret(value, name="k")], shapes=()).max_match_length
+
+
+def test_an_escape_just_before_a_secret_cannot_hide_it_from_the_prefilter():
+    """Decoding '%a' + 'a4..' swallows the secret's first character; the prefilter allows for it."""
+    value = "a4b3c2d1e0f9a8b7"
+    red = Redactor([Secret(value, name="h")], shapes=())
+    escaped_third = _spell(value, "plain", lambda i, ch: ("percent", "upper") if i == 4 else None)
+    for before in ("%a", "%", "\\u00", "\\u0", "\\", "\\\\"):
+        text = before + escaped_third + " tail"
+        assert red.redact(text) == before + "[REDACTED:h] tail", repr(before)
+    u_value = "u0041" + value
+    red_u = Redactor([Secret(u_value, name="u")], shapes=())
+    text = "\\" + _spell(u_value, "plain", lambda i, ch: ("u", "lower") if i == 7 else None)
+    assert red_u.redact(text) == "\\[REDACTED:u]"
+
+
+def test_prefilter_still_skips_clean_escaped_text():
+    """Sound is not the same as always-on: JSON full of escapes and URLs with %xx, but no secret."""
+    red = Redactor([lab_secret("pf", f"k{i}") for i in range(5)], shapes=())
+    body = json.dumps({"note": 'line "one"\nline two \u00e9', "url": "https://x.test/a%20b?q=%2F"})
+    assert "\\" in body and "%" in body
+    assert not red._may_match(body)
+    assert red.redact(body) == body
+
+
+NEIGHBOURS = ["%", "%a", "%4", "%C3", "\\", "\\\\", "\\u", "\\u00", "\\n", '\\"', "+", " ", "a", "4", "u"]
+SECRET_ALPHABET = string.ascii_letters + string.digits + '_-./+@:?~ "\\%ü€😀'
+ESCAPED_SECRETS = st.text(alphabet=SECRET_ALPHABET, min_size=6, max_size=20)
+FILLER = st.text(alphabet="{}[]<>=,;|!#", max_size=12)
+
+
+def _random_spelling(value: str, container: str, rng) -> str:
+    def choose(i, ch):
+        kind = rng.choice(["literal", "percent", "u"])
+        return None if kind == "literal" else (kind, rng.choice(["lower", "upper", "mixed"]))
+    return _spell(value, container, choose)
+
+
+@FUZZ
+@given(value=ESCAPED_SECRETS, container=st.sampled_from(["plain", "json"]),
+       before=FILLER, after=FILLER, rng=st.randoms(use_true_random=False))
+def test_fuzz_no_escaped_spelling_survives_redaction_or_decoding(value, container, before, after, rng):
+    red = Redactor([Secret(value, name="s")], shapes=())
+    spelling = _random_spelling(value, container, rng)
+    text = before + spelling + after
+    out = red.redact(text)
+    assert out == before + marker("s") + after
+    masked = out.replace(marker("s"), "\0")
+    assert all(value not in decoded for decoded in _decodings(masked))
+    if container == "json":
+        document = json.dumps({"k": 1})[:-1] + ', "echo": "' + text + '"}'
+        redacted = json.loads(red.redact(document))["echo"].replace(marker("s"), "\0")
+        assert all(value not in decoded for decoded in _decodings(redacted))
+
+
+@FUZZ
+@given(value=ESCAPED_SECRETS, container=st.sampled_from(["plain", "json"]),
+       before=st.lists(st.sampled_from(NEIGHBOURS), max_size=4),
+       after=st.lists(st.sampled_from(NEIGHBOURS), max_size=4),
+       cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=8),
+       rng=st.randoms(use_true_random=False))
+def test_fuzz_stream_catches_escaped_spellings_next_to_stray_escapes(
+    value, container, before, after, cuts, rng
+):
+    red = Redactor([Secret(value, name="s")], shapes=())
+    whole = "".join(before) + _random_spelling(value, container, rng) + "".join(after)
+    points = sorted({min(c, len(whole)) for c in cuts})
+    chunks = [whole[a:b] for a, b in zip([0, *points], [*points, len(whole)], strict=True)]
+    out = red.redact(whole)
+    assert _stream(red, chunks) == out
+    assert marker("s") in out
+    masked = out.replace(marker("s"), "\0")
+    assert all(value not in decoded for decoded in _decodings(masked))
+
+
+PREFILTER_FRAGMENTS = st.sampled_from(
+    [*NEIGHBOURS, "%73", "%6B", "%6b", "\\u0073", "\\u006B", "s", "k", "_", "sk", "%2B", "%20",
+     "\\/", "/", "\\ud83d", "\\ude00", "😀", "%F0%9F%98%80", "é", "%C3%A9", "\\u00e9"]
+)
+
+
+@FUZZ
+@given(value=st.text(alphabet="sk_/+ é😀aA4", min_size=1, max_size=6),
+       pieces=st.lists(PREFILTER_FRAGMENTS, max_size=14))
+def test_fuzz_prefilter_never_skips_text_the_regex_would_match(value, pieces):
+    """The prefilter is a superset test: when it says "nothing here", the full regex agrees."""
+    red = Redactor([Secret(value, name="s")], shapes=())
+    text = "".join(pieces)
+    assert red._may_match(text) or red._regex.search(text) is None, repr(text)
+
+
+# -- what no redactor catches: pinned, so the limit is stated rather than hidden ----------
+
+
+def _known_miss(case_id: str, value: str) -> tuple[list[str], object]:
+    """(the texts the attacker receives, how the attacker gets the secret back from them)."""
+    key = b"k3y!"
+    if case_id == "split-across-two-responses":
+        return [value[:10], value[10:]], "".join
+    if case_id == "reversed":
+        return [value[::-1]], lambda texts: texts[0][::-1]
+    if case_id == "rot13":
+        return [codecs.encode(value, "rot13")], lambda texts: codecs.decode(texts[0], "rot13")
+    if case_id == "xor-encrypted-hex":
+        cipher = bytes(b ^ key[i % len(key)] for i, b in enumerate(value.encode())).hex()
+        return [cipher], lambda texts: bytes(
+            b ^ key[i % len(key)] for i, b in enumerate(bytes.fromhex(texts[0]))
+        ).decode()
+    if case_id == "one-char-per-line-with-filler":
+        lines = "\n".join(f"step {i}: {ch} (the broker answered)" for i, ch in enumerate(value))
+        return [lines], lambda texts: "".join(
+            line.split(": ", 1)[1][0] for line in texts[0].split("\n")
+        )
+    if case_id == "summarised-in-prose":
+        prose = f"The key begins {value[:10]!r}; after that it reads {value[10:]!r}."
+        return [prose], lambda texts: "".join(re.findall(r"'([^']*)'", texts[0]))
+    raise AssertionError(case_id)
+
+
+@pytest.mark.parametrize("case", ESCAPES["known_misses"], ids=lambda c: c["id"])
+def test_known_miss_no_redactor_catches_this_and_the_docs_say_so(case):
+    """KNOWN MISS (documented in course/redact.py): the text no longer spells the secret.
+
+    Redaction passes it through unchanged and the attacker still recovers the value;
+    only keeping the secret away from the agent (the broker) holds against it.
+    """
+    value = SECRETS[case["secret"]].reveal()
+    texts, recover = _known_miss(case["id"], value)
+    outputs = [_redactor().redact(text) for text in texts]
+    assert outputs == texts, "now caught: move it out of known_misses and update the docstring"
+    assert recover(outputs) == value
+    assert " ".join(case["documented_as"].split()) in " ".join(redact.__doc__.split())
