@@ -28,11 +28,13 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+from matplotlib.ticker import MaxNLocator
 
 from . import TRUST_PATH
 from .audit import REVOKE_REASONS, Event
@@ -385,12 +387,12 @@ MASTER_KEY_LABEL = "master key"
 
 def _check_exposure_args(master_key_lifetime: object, tokens: object, leak_at: object,
                          revoke_at: object) -> tuple[tuple[str, int, int], ...]:
-    def is_int(v: object) -> bool:
+    def is_int(v: object) -> TypeGuard[int]:
         return isinstance(v, int) and not isinstance(v, bool)
 
-    if not is_int(master_key_lifetime) or master_key_lifetime <= 0:  # type: ignore[operator]
+    if not is_int(master_key_lifetime) or master_key_lifetime <= 0:
         raise ValueError("master_key_lifetime must be a positive int (seconds)")
-    if not is_int(leak_at) or leak_at < 0:  # type: ignore[operator]
+    if not is_int(leak_at) or leak_at < 0:
         raise ValueError("leak_at must be an int >= 0 (seconds)")
     if revoke_at is not None and not is_int(revoke_at):
         raise ValueError("revoke_at must be an int (seconds) or None")
@@ -547,7 +549,9 @@ def decisions_by_reason(events: Iterable[Event], *,
     ax.set_yticks(range(len(counts)), [reason for _, reason, _ in counts], fontsize=9)
     ax.set_ylim(max(len(counts), 1) - 0.5, -0.5)
     ax.set_xlim(0, max([n for *_, n in counts] + [1]) * 1.15)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # a linear axis's AutoLocator is one
+        locator.set_params(integer=True)
     if counts:
         ax.legend(handles=[Patch(color=ALLOW_COLOR, label="allow"),
                            Patch(color=DENY_COLOR, label="deny")],
