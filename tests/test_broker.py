@@ -445,9 +445,9 @@ def test_credential_fetch_failure_is_logged() -> None:
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert spent.status == 200
         token = _token(lab, "files", ("files:read",), task="files").token
-        with pytest.raises(UpstreamError):
+        with pytest.raises(UpstreamError):  # RefreshRevokedError: the grant is dead
             lab.broker.call(token, tool="files", method="GET", path="/files")
-        assert _tool_calls(lab) == [("deny", "upstream_error")]
+        assert _tool_calls(lab) == [("deny", "refresh_revoked")]  # on-call sees why
 
 
 def test_missing_refresh_keeper_refusal_is_logged(lab: _Lab) -> None:
