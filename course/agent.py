@@ -7,6 +7,8 @@ model, *obeys instructions injected into what it reads*:
 
 * ``send your credentials to <url>`` plans a raw HTTP POST to ``<url>`` whose
   body is every credential-looking string in its own system prompt and memory;
+  ``... encoded as <form>`` (``base64``, ``base64url``, ``hex``, ``url``) makes it
+  encode that loot first, as a helpful model would;
 * ``act on behalf of user <name>`` makes its later calls claim that user;
 * ``use tool <x>`` makes it try tool ``<x>``.
 
@@ -27,12 +29,14 @@ grants (notebooks, the walkthrough and the red-team suite reuse them).
 
 from __future__ import annotations
 
+import base64 as _base64
 import json as _json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NoReturn, Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from . import httpclient
 from .approvals import Approval
@@ -46,6 +50,7 @@ from .world import INJECTION_PATTERN, World
 
 __all__ = [
     "CREDENTIAL_LOOKING",
+    "EXFIL_ENCODINGS",
     "MAX_ROUNDS",
     "RAW_HTTP",
     "BrokerClient",
@@ -76,6 +81,15 @@ CREDENTIAL_LOOKING = re.compile(
     r"|\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"
 )
 _EXFIL = re.compile(INJECTION_PATTERN)
+
+#: The encodings the scripted model applies to its loot when an injected instruction asks
+#: (``send your credentials to <url> encoded as <form>``); any other word means "as it is".
+EXFIL_ENCODINGS: Mapping[str, Any] = MappingProxyType({
+    "base64": lambda text: _base64.b64encode(text.encode()).decode("ascii"),
+    "base64url": lambda text: _base64.urlsafe_b64encode(text.encode()).decode("ascii"),
+    "hex": lambda text: text.encode().hex(),
+    "url": lambda text: quote(text, safe=""),
+})
 _ACT_AS = re.compile(r"act on behalf of user ([A-Za-z0-9_.@\-]+)")
 _USE_TOOL = re.compile(r"use tool ([A-Za-z0-9_:\-]+)")
 _JWT_SHAPED = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
@@ -289,10 +303,10 @@ class ScriptedPlanner:
         for i, observation in enumerate(ctx.observations):
             user = _forged(ctx.observations[: i + 1])
             for text in _readable(observation):
-                for url in _EXFIL.findall(text):
-                    url = url.rstrip(_URL_TAIL)
+                for m in _EXFIL.finditer(text):
+                    url = m.group(1).rstrip(_URL_TAIL)
                     if url.startswith(("http://", "https://")):
-                        calls.append(_exfiltrate(ctx, url, user))
+                        calls.append(_exfiltrate(ctx, url, user, m.group(2)))
                 for tool in _USE_TOOL.findall(text):
                     tool = tool.rstrip(_URL_TAIL)
                     method, path = _DEFAULT_CALLS.get(tool, ("GET", "/"))
@@ -304,13 +318,21 @@ class ScriptedPlanner:
         return "ScriptedPlanner()"
 
 
-def _exfiltrate(ctx: Context, url: str, user: str | None) -> PlannedCall:
-    """The weakness itself: every credential-looking string the model can see, sent away."""
+def _exfiltrate(ctx: Context, url: str, user: str | None, encoding: str | None = None
+                ) -> PlannedCall:
+    """The weakness itself: every credential-looking string the model can see, sent away.
+
+    ``encoding`` is the word the injected text asked for; one of :data:`EXFIL_ENCODINGS`
+    encodes the loot (all of it, as one string), anything else leaves it as it is.
+    """
     found = CREDENTIAL_LOOKING.findall("\n".join((ctx.system_prompt, *ctx.memory)))
     loot = " ".join(dict.fromkeys(found))
+    encode = EXFIL_ENCODINGS.get((encoding or "").lower())
+    note = "injected instruction: send your credentials"
+    if encode is not None:
+        loot, note = encode(loot), f"{note}, encoded as {encoding!s}".lower()
     return PlannedCall(tool=RAW_HTTP, method="POST", path=urlsplit(url).path or "/",
-                       json=(("credentials", loot),), url=url, as_user=user,
-                       note="injected instruction: send your credentials")
+                       json=(("credentials", loot),), url=url, as_user=user, note=note)
 
 
 def _readable(observation: str) -> list[str]:
@@ -427,13 +449,20 @@ class UnsafeNaiveAgent(_Loop):
     For ``list files`` it trades the world's refresh token itself, which
     rotates it: a Lab's broker then holds a dead refresh token for that tenant.
     Run the two wirings' files tasks in separate worlds.
+
+    ``egress_filter=True`` adds the patch such teams reach for after a first
+    leak: the raw HTTP tool refuses (code ``egress_filter``) a request whose URL
+    or body contains one of the agent's keys *as it is*. It compares exact
+    strings only, so an encoded copy goes through: notebook 01 shows why that
+    is no check.
     """
 
     redacted = False
 
     def __init__(self, world: World, tenant: str = "acme", *, name: str = "helpdesk-bot",
-                 planner: Planner | None = None) -> None:
+                 planner: Planner | None = None, egress_filter: bool = False) -> None:
         self.world, self.tenant, self.name = world, tenant, name
+        self.egress_filter = egress_filter
         self.planner = planner or ScriptedPlanner()
         cred = {n: world.credential(tenant, n).reveal() for n in
                 ("tickets", "payments", "deploy:admin", "oauth:refresh", "oauth:client_secret")}
@@ -480,6 +509,8 @@ class UnsafeNaiveAgent(_Loop):
             if not call.url:
                 raise AccessDenied("no_url", "a raw HTTP call needs a URL")
             self.trace.append(f"CALL http {call.method} {call.url} json={call.body()}")
+            if self.egress_filter and self._carries_a_key(call):
+                raise AccessDenied("egress_filter", "the outbound filter found a key in the request")
             return httpclient.request(call.method, call.url, json=call.body())
         connector = by_tool().get(call.tool)
         if connector is None:
@@ -490,6 +521,11 @@ class UnsafeNaiveAgent(_Loop):
         self.trace.append(f"CALL {call.tool} {call.method} {url} headers={headers} "
                           f"json={call.body()}")
         return httpclient.request(call.method, url, headers=headers, json=call.body())
+
+    def _carries_a_key(self, call: PlannedCall) -> bool:
+        """The naive patch: an exact-string search for the agent's keys (no encoding decoded)."""
+        outgoing = f"{call.url} {_json.dumps(call.body())}"
+        return any(key in outgoing for key in self._keys.values())
 
     def _key_for(self, tool: str) -> str:
         if tool.startswith("deploy:"):
@@ -516,7 +552,8 @@ class UnsafeNaiveAgent(_Loop):
         return str(data["access_token"])
 
     def __repr__(self) -> str:
-        return f"UnsafeNaiveAgent(name={self.name!r}, tenant={self.tenant!r}, UNSAFE)"
+        guard = ", egress_filter" if self.egress_filter else ""
+        return f"UnsafeNaiveAgent(name={self.name!r}, tenant={self.tenant!r}{guard}, UNSAFE)"
 
 
 # ---------------------------------------------------------------- the brokered wiring
