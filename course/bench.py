@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -115,7 +116,8 @@ def bench_revocation(n: int = 2000) -> Figure:
         revoked.revoke_jti(f"tok-x{i}")
         revoked.revoke_session(f"sess-x{i}")
         revoked.revoke_agent(f"agent-{i}")
-    common = dict(keys=keys, issuer=claims.iss, audience="tickets", clock=clock, cache_size=16)
+    common: dict[str, Any] = dict(keys=keys, issuer=claims.iss, audience="tickets", clock=clock,
+                                  cache_size=16)
     with_check = tokens.Verifier(revocation=revoked, **common)
     without = tokens.Verifier(**common)
     return compare("revocation", lambda: with_check.verify(token), lambda: without.verify(token),
@@ -137,10 +139,11 @@ def world_process(seed: str) -> Iterator[dict[str, str]]:
     """The world's services in a child process (as real services are: never in the broker's)."""
     child = subprocess.Popen([sys.executable, "-c", _WORLD_CHILD, seed], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
+    assert child.stdin is not None and child.stdout is not None  # both are PIPEs
     try:
-        yield json.loads(child.stdout.readline())  # type: ignore[union-attr]
+        yield json.loads(child.stdout.readline())
     finally:
-        child.stdin.close()  # type: ignore[union-attr]
+        child.stdin.close()
         child.wait(timeout=10)
 
 
@@ -179,7 +182,7 @@ def bench_broker_in_process(n: int = 200) -> Figure:
 def bench_log(n: int = 500) -> tuple[Figure, Figure]:
     clock = ManualClock()
     memory = AccessLog(clock=clock, hmac_key=b"bench-key-bench-key-bench-key-32")
-    fields = dict(tenant="acme", user="alice", agent="helpdesk-bot", session="sess-0001",
+    fields: dict[str, Any] = dict(tenant="acme", user="alice", agent="helpdesk-bot", session="sess-0001",
                   task="triage", tool="tickets", scopes=("tickets:read",), jti="tok-0001",
                   expires=clock.now() + 300, decision="allow", reason="tool_call",
                   detail="status 200", facts={"method": "GET", "path": "/tickets"})
