@@ -52,9 +52,12 @@ __all__ = ["HARDENED", "NAIVE", "NAIVE_GRANTS", "Lab", "Wiring", "assemble", "lo
 
 
 class PolicyLoader(Protocol):
-    """Reads grant configuration (a list of dicts) into a policy; refuses what it must."""
+    """Reads grant configuration (a list of dicts) into a policy; refuses what it must.
 
-    def __call__(self, config: list[dict[str, Any]]) -> Policy: ...
+    The configuration is passed positionally (loaders name it ``items``, ``grants``, ...).
+    """
+
+    def __call__(self, config: list[dict[str, Any]], /) -> Policy: ...
 
 
 class VerifierFactory(Protocol):
@@ -280,6 +283,7 @@ def assemble(wiring: Wiring = HARDENED, *, seed: str = "lab", clock: Clock | Non
                       session_check=wiring.session_check, require_credentials=require_credentials)
         refresh = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token",
                                 clock=clock, log=log)
+        # broker=None only until the next line: make_broker needs the Lab it belongs to.
         lab = Lab(wiring=wiring, world=world, clock=clock, store=store, keys=keys, log=log,
                   vault=vault, broker=None, refresh=refresh, _owns_world=owns)  # type: ignore[arg-type]
         lab.broker = lab.make_broker(vault)
