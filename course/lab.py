@@ -283,7 +283,7 @@ def assemble(wiring: Wiring = HARDENED, *, seed: str = "lab", clock: Clock | Non
                       session_check=wiring.session_check, require_credentials=require_credentials)
         refresh = RefreshKeeper(store=store, token_url=world.url("oauth") + "/oauth/token",
                                 clock=clock, log=log)
-        # broker=None only until the next line: make_broker needs the Lab it belongs to.
+        # broker=None only until lab.broker is set just below: make_broker needs the Lab itself.
         lab = Lab(wiring=wiring, world=world, clock=clock, store=store, keys=keys, log=log,
                   vault=vault, broker=None, refresh=refresh, _owns_world=owns)  # type: ignore[arg-type]
         lab.broker = lab.make_broker(vault)
