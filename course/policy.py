@@ -11,12 +11,13 @@ grants are refused when they are loaded. Composition is explicit
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Any, Protocol
 
 from .errors import ConfigurationError, InvalidRequestError
@@ -24,19 +25,49 @@ from .errors import ConfigurationError, InvalidRequestError
 HARD_MAX_TTL = 3600  # no grant may hand out tokens that live longer than an hour
 WILDCARDS = ("*", "?", "%", "any", "all")
 
-# Reason codes. ALLOW and ALLOW_NARROWED allow; NEEDS_APPROVAL allows only together with a
-# human approval of the exact request (Decision.allowed is True AND needs_approval is True:
-# a consumer must honour both, as the Vault does); every other code is a denial.
-ALLOW = "allow"
-ALLOW_NARROWED = "allow_narrowed"
-NEEDS_APPROVAL = "needs_approval"
-NO_GRANT = "no_grant"
-SCOPE_NOT_GRANTED = "scope_not_granted"
-GRANT_EXPIRED = "grant_expired"
-INVALID_REQUEST = "invalid_request"
-EMPTY_POLICY = "empty_policy"
-REASON_CODES = (ALLOW, ALLOW_NARROWED, NEEDS_APPROVAL, NO_GRANT, SCOPE_NOT_GRANTED,
-                GRANT_EXPIRED, INVALID_REQUEST, EMPTY_POLICY)
+class Outcome(enum.Enum):
+    """What a decision lets happen: one value, so "allowed" and "needs approval" cannot disagree.
+
+    ``NEEDS_APPROVAL`` allows only together with a human approval of the exact request:
+    :attr:`Decision.allowed` is True for it AND :attr:`Decision.needs_approval` is True,
+    and a consumer must honour both, as the Vault does.
+    """
+
+    ALLOW = "allow"
+    DENY = "deny"
+    NEEDS_APPROVAL = "needs_approval"
+
+
+class Reason(enum.StrEnum):
+    """Every reason code a policy of this module can put on a :class:`Decision`.
+
+    Members are ``str``: ``decision.code == "no_grant"`` holds, they hash and print
+    as their value, and JSON writes them as plain strings. ALLOW and ALLOW_NARROWED
+    allow; NEEDS_APPROVAL allows only with an approval; every other code is a denial.
+    """
+
+    ALLOW = "allow"
+    ALLOW_NARROWED = "allow_narrowed"
+    NEEDS_APPROVAL = "needs_approval"
+    NO_GRANT = "no_grant"
+    SCOPE_NOT_GRANTED = "scope_not_granted"
+    GRANT_EXPIRED = "grant_expired"
+    INVALID_REQUEST = "invalid_request"
+    EMPTY_POLICY = "empty_policy"
+
+
+# The module-level names callers (and the notebooks) already use: the same members.
+ALLOW = Reason.ALLOW
+ALLOW_NARROWED = Reason.ALLOW_NARROWED
+NEEDS_APPROVAL = Reason.NEEDS_APPROVAL
+NO_GRANT = Reason.NO_GRANT
+SCOPE_NOT_GRANTED = Reason.SCOPE_NOT_GRANTED
+GRANT_EXPIRED = Reason.GRANT_EXPIRED
+INVALID_REQUEST = Reason.INVALID_REQUEST
+EMPTY_POLICY = Reason.EMPTY_POLICY
+# Plain strings (they print as before); ``Reason.X in REASON_CODES`` holds as str equality.
+REASON_CODES: tuple[str, ...] = tuple(member.value for member in Reason)
+ALLOWING_CODES = frozenset({Reason.ALLOW, Reason.ALLOW_NARROWED, Reason.NEEDS_APPROVAL})
 
 
 def _sorted_tuple(values: Iterable[str]) -> tuple[str, ...]:
@@ -311,26 +342,115 @@ def _refuse_wildcard(name: str, value: object) -> None:
         raise ConfigurationError(f"grant field {name!r} is a wildcard ({value!r}); grants are exact")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class Decision:
     """What the policy decided, why, and exactly how much authority it hands out.
 
-    ``allowed`` with ``needs_approval`` means: allowed only once a human has
-    approved this exact request. Never issue on ``allowed`` alone.
+    ``outcome`` is the one fact; :attr:`allowed` and :attr:`needs_approval` are read
+    from it, so a decision that is "not allowed but needs approval" cannot exist.
+    ``allowed`` with ``needs_approval`` means: allowed only once a human has approved
+    this exact request. Never issue on ``allowed`` alone.
+
+    The constructor takes ``outcome=``, or the older pair ``allowed=`` /
+    ``needs_approval=`` (kept for callers and notebooks that build decisions that way);
+    ``code`` may be a :class:`Reason` or its string value and is stored as the member.
+
+    Raises:
+        ConfigurationError: no outcome; an outcome that is not an :class:`Outcome`;
+            ``allowed``/``needs_approval`` that are not bools, that contradict each other
+            (not allowed yet needing approval) or the given ``outcome``; a code that is
+            not a :class:`Reason`; a denial code on an allowing decision, an allowing
+            code on a denial, or the NEEDS_APPROVAL code on a decision that does not
+            need approval.
     """
 
-    allowed: bool
-    code: str
+    outcome: Outcome
+    code: Reason
     reason: str
     request: AgentRequest
     scopes: tuple[str, ...] = ()
     ttl: int = 0
-    needs_approval: bool = False
     grant: Grant | None = field(default=None, repr=False)
 
+    def __init__(self, *, code: Reason | str, reason: str, request: AgentRequest,
+                 scopes: tuple[str, ...] = (), ttl: int = 0, grant: Grant | None = None,
+                 outcome: Outcome | None = None, allowed: bool | None = None,
+                 needs_approval: bool | None = None) -> None:
+        outcome = _outcome(outcome, allowed, needs_approval)
+        if not isinstance(code, str):
+            raise ConfigurationError(f"a decision's code must be a reason code, not "
+                                     f"{type(code).__name__}")
+        try:
+            member = Reason(code)
+        except ValueError:
+            raise ConfigurationError(f"{code!r} is not a reason code of the policy "
+                                     f"(one of {list(REASON_CODES)})") from None
+        if (outcome is Outcome.DENY) == (member in ALLOWING_CODES):
+            raise ConfigurationError(f"code {member.value!r} contradicts the outcome "
+                                     f"{outcome.value!r}")
+        if member is Reason.NEEDS_APPROVAL and outcome is not Outcome.NEEDS_APPROVAL:
+            raise ConfigurationError("code 'needs_approval' on a decision that does not need approval")
+        for name, value in (("outcome", outcome), ("code", member), ("reason", reason),
+                            ("request", request), ("scopes", scopes), ("ttl", ttl), ("grant", grant)):
+            object.__setattr__(self, name, value)
 
-def deny(request: AgentRequest, code: str, reason: str) -> Decision:
-    return Decision(allowed=False, code=code, reason=reason, request=request)
+    @property
+    def allowed(self) -> bool:
+        """True for ALLOW and for NEEDS_APPROVAL (which also needs the approval: check both)."""
+        return self.outcome is not Outcome.DENY
+
+    @property
+    def needs_approval(self) -> bool:
+        """True only for NEEDS_APPROVAL: the request may proceed once a human approved it."""
+        return self.outcome is Outcome.NEEDS_APPROVAL
+
+
+
+def _refuse_assignment(self: Decision, name: str, value: object = None) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+# The generated frozen __setattr__ of a slots dataclass compares against the class before
+# slots were added, so setting a property (allowed, needs_approval) raised a TypeError from
+# super(); every assignment or deletion is refused the same way instead.
+Decision.__setattr__ = _refuse_assignment  # type: ignore[assignment,method-assign]
+Decision.__delattr__ = _refuse_assignment  # type: ignore[assignment,method-assign]
+
+def _outcome(outcome: object, allowed: object, needs_approval: object) -> Outcome:
+    """The one outcome the constructor's keywords name.
+
+    Raises:
+        ConfigurationError: see :class:`Decision`.
+    """
+    for name, value in (("allowed", allowed), ("needs_approval", needs_approval)):
+        if value is not None and type(value) is not bool:
+            raise ConfigurationError(f"a decision's {name!r} must be true or false")
+    if allowed is False and needs_approval is True:
+        raise ConfigurationError("a decision cannot be denied and need approval: pick one outcome")
+    if outcome is not None and not isinstance(outcome, Outcome):
+        raise ConfigurationError(f"a decision's outcome must be an Outcome, not {type(outcome).__name__}")
+    if allowed is not None:
+        legacy = (Outcome.DENY if not allowed
+                  else Outcome.NEEDS_APPROVAL if needs_approval else Outcome.ALLOW)
+        if outcome is not None and outcome is not legacy:
+            raise ConfigurationError(f"allowed={allowed!r}, needs_approval={bool(needs_approval)!r} "
+                                     f"contradict outcome {outcome.value!r}")
+        return legacy
+    if outcome is None:
+        raise ConfigurationError("a decision needs an outcome (or allowed=)")
+    if needs_approval is not None and needs_approval != (outcome is Outcome.NEEDS_APPROVAL):
+        raise ConfigurationError(f"needs_approval={needs_approval!r} contradicts outcome "
+                                 f"{outcome.value!r}")
+    return outcome
+
+
+def deny(request: AgentRequest, code: Reason | str, reason: str) -> Decision:
+    """A denial: no scopes, no TTL, no grant; ``code`` must be a denial :class:`Reason`.
+
+    Raises:
+        ConfigurationError: ``code`` is not a reason code, or is one that allows.
+    """
+    return Decision(outcome=Outcome.DENY, code=code, reason=reason, request=request)
 
 
 class Policy(Protocol):
@@ -405,8 +525,9 @@ class GrantPolicy:
             code, reason = ALLOW_NARROWED, _narrowing(request, scopes, ttl)
         else:
             code, reason = ALLOW, f"granted {list(scopes)} on {request.tool!r} for {ttl}s"
-        return Decision(allowed=True, code=code, reason=reason, request=request, scopes=scopes,
-                        ttl=ttl, needs_approval=best.needs_approval, grant=best)
+        outcome = Outcome.NEEDS_APPROVAL if best.needs_approval else Outcome.ALLOW
+        return Decision(outcome=outcome, code=code, reason=reason, request=request, scopes=scopes,
+                        ttl=ttl, grant=best)
 
     def __repr__(self) -> str:
         return f"GrantPolicy(grants={len(self.grants)})"
@@ -436,8 +557,25 @@ def _narrowing(r: AgentRequest, scopes: tuple[str, ...], ttl: int) -> str:
     return f"granted {list(scopes)} on {r.tool!r} for {ttl}s; " + " and ".join(parts)
 
 
+def _failures(decisions: list[Decision]) -> list[tuple[int, Decision]]:
+    """The denying decisions with their rule number (1-based, in the order the rules were given)."""
+    return [(number, d) for number, d in enumerate(decisions, start=1) if not d.allowed]
+
+
+def _combined_denial(request: AgentRequest, failures: list[tuple[int, Decision]], total: int,
+                     head: str) -> Decision:
+    """One denial naming every failing rule; its code is the first failing rule's (by position)."""
+    named = "; ".join(f"rule {number} ({d.code.value}): {d.reason}" for number, d in failures)
+    return deny(request, failures[0][1].code, f"{head} ({len(failures)} of {total} rules deny): {named}")
+
+
 class AllOf:
-    """Allow only if every policy allows; the narrowest scopes and TTL win. Empty denies."""
+    """Allow only if every policy allows; the narrowest scopes and TTL win. Empty denies.
+
+    A denial names every rule that denied (rule numbers count from 1 in the order given)
+    and carries the code of the first of them, so the code is deterministic. If any
+    rule needs an approval, the combination needs it.
+    """
 
     def __init__(self, *policies: Policy) -> None:
         self.policies = policies
@@ -446,9 +584,9 @@ class AllOf:
         if not self.policies:
             return deny(request, EMPTY_POLICY, "an empty policy allows nothing")
         decisions = [p.decide(request, now=now) for p in self.policies]
-        for d in decisions:
-            if not d.allowed:
-                return d
+        failures = _failures(decisions)
+        if failures:
+            return _combined_denial(request, failures, len(decisions), "not every rule allows")
         scopes = tuple(s for s in request.scopes if all(s in d.scopes for d in decisions))
         if not scopes:
             return deny(request, SCOPE_NOT_GRANTED, "the policies share no granted scope")
@@ -460,20 +598,28 @@ class AllOf:
             code, reason = ALLOW_NARROWED, _narrowing(request, scopes, ttl)
         else:
             code, reason = ALLOW, f"granted {list(scopes)} on {request.tool!r} for {ttl}s"
-        return Decision(allowed=True, code=code, reason=reason, request=request, scopes=scopes,
-                        ttl=ttl, needs_approval=approval, grant=decisions[0].grant)
+        outcome = Outcome.NEEDS_APPROVAL if approval else Outcome.ALLOW
+        return Decision(outcome=outcome, code=code, reason=reason, request=request, scopes=scopes,
+                        ttl=ttl, grant=decisions[0].grant)
 
 
 class AnyOf:
-    """Allow if any policy allows (the first that does). Empty denies."""
+    """Allow if any policy allows (the first that does, returned as it is). Empty denies.
+
+    When every rule denies, the denial names every rule (numbered from 1 in the order
+    given) and carries the first rule's code.
+    """
 
     def __init__(self, *policies: Policy) -> None:
         self.policies = policies
 
     def decide(self, request: AgentRequest, *, now: int) -> Decision:
-        last = deny(request, EMPTY_POLICY, "an empty policy allows nothing")
+        if not self.policies:
+            return deny(request, EMPTY_POLICY, "an empty policy allows nothing")
+        decisions = []
         for p in self.policies:
-            last = p.decide(request, now=now)
-            if last.allowed:
-                return last
-        return last
+            d = p.decide(request, now=now)
+            if d.allowed:
+                return d
+            decisions.append(d)
+        return _combined_denial(request, _failures(decisions), len(decisions), "no rule allows")

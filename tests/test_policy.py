@@ -617,3 +617,264 @@ def test_from_config_on_any_json_raises_only_configuration_error(items: object) 
 def test_intent_that_could_not_be_digested_is_refused_at_construction() -> None:
     with pytest.raises(InvalidRequestError):
         request(intent=(("amount", 10 ** 5000),))
+
+
+# ------------------------------------------- issue 13 "policy": one outcome, reason codes as an enum
+
+Outcome = policy.Outcome
+Reason = policy.Reason
+
+
+def test_each_outcome_gives_exactly_one_pair_of_allowed_and_needs_approval() -> None:
+    r = request()
+    pairs = {
+        Outcome.ALLOW: (policy.ALLOW, ("tickets:read",), 60, (True, False)),
+        Outcome.NEEDS_APPROVAL: (policy.NEEDS_APPROVAL, ("tickets:read",), 60, (True, True)),
+        Outcome.DENY: (policy.NO_GRANT, (), 0, (False, False)),
+    }
+    for outcome, (code, scopes, ttl, expected) in pairs.items():
+        d = Decision(outcome=outcome, code=code, reason="for a test", request=r, scopes=scopes, ttl=ttl)
+        assert (d.allowed, d.needs_approval) == expected
+        assert d.outcome is outcome
+
+
+def test_a_denial_that_needs_approval_cannot_be_built() -> None:
+    with pytest.raises(ConfigurationError, match="denied and need approval"):
+        Decision(allowed=False, needs_approval=True, code=policy.NO_GRANT, reason="x y z",
+                 request=request())
+
+
+@pytest.mark.parametrize(("allowed", "needs", "outcome"), [
+    (True, False, Outcome.ALLOW), (True, None, Outcome.ALLOW),
+    (True, True, Outcome.NEEDS_APPROVAL), (False, False, Outcome.DENY), (False, None, Outcome.DENY)])
+def test_the_old_keywords_still_build_the_matching_outcome(allowed: bool, needs: bool | None,
+                                                             outcome: policy.Outcome) -> None:
+    code = {Outcome.ALLOW: policy.ALLOW, Outcome.NEEDS_APPROVAL: policy.NEEDS_APPROVAL,
+            Outcome.DENY: policy.NO_GRANT}[outcome]
+    extra = {} if needs is None else {"needs_approval": needs}
+    d = Decision(allowed=allowed, code=code, reason="for a test", request=request(), **extra)
+    assert d.outcome is outcome
+
+
+@pytest.mark.parametrize("keywords", [
+    dict(outcome=Outcome.ALLOW, allowed=False),
+    dict(outcome=Outcome.ALLOW, allowed=True, needs_approval=True),
+    dict(outcome=Outcome.ALLOW, needs_approval=True),
+    dict(outcome=Outcome.NEEDS_APPROVAL, allowed=True),
+    dict(outcome=Outcome.NEEDS_APPROVAL, needs_approval=False),
+    dict(outcome=Outcome.DENY, allowed=True),
+    dict(outcome=Outcome.DENY, needs_approval=True),
+], ids=repr)
+def test_old_keywords_that_contradict_the_outcome_are_refused(keywords: dict) -> None:
+    code = policy.NO_GRANT if keywords["outcome"] is Outcome.DENY else policy.ALLOW
+    with pytest.raises(ConfigurationError):
+        Decision(code=code, reason="for a test", request=request(), **keywords)
+
+
+@pytest.mark.parametrize("keywords", [
+    {}, dict(needs_approval=True), dict(allowed=1), dict(allowed="yes"), dict(allowed=True, needs_approval=1),
+    dict(outcome="allow"), dict(outcome=True),
+], ids=repr)
+def test_a_decision_without_a_well_typed_outcome_is_refused(keywords: dict) -> None:
+    with pytest.raises(ConfigurationError):
+        Decision(code=policy.ALLOW, reason="for a test", request=request(), **keywords)
+
+
+def test_allowed_and_needs_approval_are_read_only() -> None:
+    d = GrantPolicy([grant(needs_approval=True)]).decide(request(), now=NOW)
+    assert (d.allowed, d.needs_approval) == (True, True)
+    for name, value in (("allowed", True), ("needs_approval", False), ("outcome", Outcome.ALLOW)):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(d, name, value)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            delattr(d, name)
+    assert d.needs_approval is True
+
+
+@pytest.mark.parametrize(("outcome", "code"), [
+    (Outcome.DENY, policy.ALLOW), (Outcome.DENY, policy.ALLOW_NARROWED),
+    (Outcome.DENY, policy.NEEDS_APPROVAL),
+    (Outcome.ALLOW, policy.NO_GRANT), (Outcome.NEEDS_APPROVAL, policy.GRANT_EXPIRED),
+    (Outcome.ALLOW, policy.NEEDS_APPROVAL),  # a consumer keying on the code would ask for an approval
+])
+def test_a_code_that_contradicts_the_outcome_is_refused(outcome: policy.Outcome, code: str) -> None:
+    with pytest.raises(ConfigurationError):
+        Decision(outcome=outcome, code=code, reason="for a test", request=request())
+
+
+def test_an_allow_code_on_a_decision_that_needs_approval_is_kept() -> None:
+    """The unsafe wildcard policy builds this (code "allow", needs_approval from its grant)."""
+    d = Decision(allowed=True, needs_approval=True, code="allow", reason="matched a grant",
+                 request=request(), scopes=("tickets:read",), ttl=60)
+    assert (d.allowed, d.needs_approval, d.code) == (True, True, Reason.ALLOW)
+
+
+@pytest.mark.parametrize("code", ["allowed", "ALLOW", "no-grant", "", "approval_required", 7, None])
+def test_a_code_outside_the_reason_enum_is_refused(code: object) -> None:
+    with pytest.raises(ConfigurationError):
+        policy.deny(request(), code, "for a test")  # type: ignore[arg-type]
+
+
+def test_a_string_code_is_stored_as_the_enum_member() -> None:
+    d = policy.deny(request(), "no_grant", "for a test")
+    assert d.code is Reason.NO_GRANT and type(d.code) is Reason
+
+
+def test_reason_codes_are_strings_that_compare_print_and_serialise_as_before() -> None:
+    d = GrantPolicy([]).decide(request(), now=NOW)
+    assert d.code == "no_grant" and "no_grant" == d.code
+    assert isinstance(d.code, str) and hash(d.code) == hash("no_grant")
+    assert f"{d.code}" == str(d.code) == "no_grant" and f"{d.code:<10}|" == "no_grant  |"
+    assert json.dumps({"reason": d.code}) == '{"reason": "no_grant"}'
+    assert {"no_grant": 1}[d.code] == 1
+
+
+def test_module_constants_are_the_enum_members_and_reason_codes_lists_them_all() -> None:
+    for member in Reason:
+        assert getattr(policy, member.name) is member
+    assert policy.REASON_CODES == tuple(m.value for m in Reason)
+    assert all(type(c) is str for c in policy.REASON_CODES)  # the notebook prints them as before
+
+
+def test_every_code_the_policies_produce_is_a_reason_member_and_every_member_is_produced() -> None:
+    policies = {**POLICIES,
+                "any-of": AnyOf(GrantPolicy([grant(expires_at=NOW)]), GrantPolicy([])),
+                "all-of-approval": AllOf(GrantPolicy([grant(needs_approval=True)]), GrantPolicy([grant()])),
+                "all-of-disjoint": AllOf(GrantPolicy([grant(scopes=("a",))]),
+                                         GrantPolicy([grant(scopes=("b",))]))}
+    requests = [*REQUESTS, request(scopes=("a", "b"))]
+    produced = set()
+    for p in policies.values():
+        for r in requests:
+            d = p.decide(r, now=NOW)
+            assert type(d.code) is Reason, (d.code, type(d.code))
+            produced.add(d.code)
+    assert produced == set(Reason)
+
+
+def test_replace_keeps_the_outcome_and_refuses_a_contradiction() -> None:
+    d = GrantPolicy([grant()]).decide(request(), now=NOW)
+    assert dataclasses.replace(d, ttl=10).outcome is Outcome.ALLOW
+    with pytest.raises(ConfigurationError):
+        dataclasses.replace(d, outcome=Outcome.DENY)  # an allow code on a denial
+
+
+def test_decision_repr_shows_the_outcome() -> None:
+    d = GrantPolicy([grant(needs_approval=True)]).decide(request(), now=NOW)
+    assert "outcome=<Outcome.NEEDS_APPROVAL" in repr(d)
+
+
+# -------------------------------- issue 13 "policy": AllOf / AnyOf name every failing rule
+
+EXPIRED = GrantPolicy([grant(expires_at=NOW)])
+EMPTY = GrantPolicy([])
+OPEN = GrantPolicy([grant()])
+
+
+def test_all_of_names_every_failing_rule_with_the_first_failing_code() -> None:
+    d = AllOf(EMPTY, OPEN, EXPIRED).decide(request(), now=NOW)
+    assert (d.allowed, d.code, d.scopes, d.ttl) == (False, policy.NO_GRANT, (), 0)
+    assert "2 of 3 rules deny" in d.reason
+    assert "rule 1 (no_grant): no grant exists in tenant 'acme'" in d.reason
+    assert "rule 3 (grant_expired)" in d.reason and "rule 2" not in d.reason
+
+
+def test_all_of_combined_code_follows_rule_order_not_severity() -> None:
+    d = AllOf(OPEN, EXPIRED, EMPTY).decide(request(), now=NOW)
+    assert d.code == policy.GRANT_EXPIRED
+    assert d.reason.index("rule 2 (grant_expired)") < d.reason.index("rule 3 (no_grant)")
+
+
+def test_any_of_denial_names_every_rule_with_the_first_rules_code() -> None:
+    d = AnyOf(EXPIRED, EMPTY).decide(request(), now=NOW)
+    assert (d.allowed, d.code) == (False, policy.GRANT_EXPIRED)  # was the last rule's: no_grant
+    assert "2 of 2 rules deny" in d.reason
+    assert "rule 1 (grant_expired)" in d.reason and "rule 2 (no_grant)" in d.reason
+
+
+def test_nested_combinations_keep_every_failing_rule_in_the_reason() -> None:
+    d = AnyOf(AllOf(OPEN, EXPIRED), EMPTY).decide(request(), now=NOW)
+    assert d.code == policy.GRANT_EXPIRED
+    assert "grant_expired" in d.reason and "no_grant" in d.reason
+
+
+def test_combined_denial_repeats_the_same_code_once_per_rule() -> None:
+    d = AllOf(EMPTY, EMPTY).decide(request(), now=NOW)
+    assert d.reason.count("(no_grant)") == 2
+
+
+@pytest.mark.parametrize("order", ("approval-first", "approval-last"))
+def test_all_of_needs_approval_when_any_member_needs_it(order: str) -> None:
+    """Mutation survivor (issue 14): AllOf dropping needs_approval passed every old test."""
+    approval = GrantPolicy([grant(needs_approval=True)])
+    members = (approval, OPEN) if order == "approval-first" else (OPEN, approval)
+    d = AllOf(*members).decide(request(), now=NOW)
+    assert (d.allowed, d.needs_approval, d.code) == (True, True, policy.NEEDS_APPROVAL)
+    assert d.outcome is Outcome.NEEDS_APPROVAL
+    assert d.scopes == ("tickets:read",)
+
+
+def test_all_of_without_any_approval_member_needs_none() -> None:
+    d = AllOf(OPEN, GrantPolicy([grant(max_ttl=60)])).decide(request(), now=NOW)
+    assert (d.allowed, d.needs_approval) == (True, False)
+
+
+def test_any_of_returns_the_allowing_members_need_for_approval() -> None:
+    d = AnyOf(EMPTY, GrantPolicy([grant(needs_approval=True)]), OPEN).decide(request(), now=NOW)
+    assert (d.allowed, d.needs_approval) == (True, True)
+
+
+# -------------------------------- issue 14 survivors: two live grants, expiry in combinations, many scopes
+
+def test_two_live_grants_are_never_merged_into_their_union() -> None:
+    p = GrantPolicy([grant(scopes=("a",)), grant(scopes=("b",))])
+    d = p.decide(request(scopes=("a", "b")), now=NOW)
+    assert d.allowed and len(d.scopes) == 1 and d.code == policy.ALLOW_NARROWED
+
+
+def test_of_two_live_grants_the_one_sharing_most_scopes_wins_and_its_cap_and_approval_apply() -> None:
+    wide = grant(scopes=("a", "b"), max_ttl=60, needs_approval=True)
+    narrow = grant(scopes=("a",), max_ttl=600)
+    for grants in ((wide, narrow), (narrow, wide)):
+        d = GrantPolicy(grants).decide(request(scopes=("a", "b"), ttl=300), now=NOW)
+        assert (d.scopes, d.ttl, d.needs_approval, d.grant) == (("a", "b"), 60, True, wide)
+
+
+def test_of_two_equally_good_live_grants_the_first_wins() -> None:
+    first = grant(scopes=("a", "x"), max_ttl=60)
+    second = grant(scopes=("a", "y"), max_ttl=120, needs_approval=True)
+    d = GrantPolicy([first, second]).decide(request(scopes=("a",), ttl=300), now=NOW)
+    assert (d.grant, d.ttl, d.needs_approval) == (first, 60, False)
+    d = GrantPolicy([second, first]).decide(request(scopes=("a",), ttl=300), now=NOW)
+    assert (d.grant, d.ttl, d.needs_approval) == (second, 120, True)
+
+
+def test_grant_expiry_inside_all_of_denies_from_expires_at_on() -> None:
+    p = AllOf(GrantPolicy([grant(expires_at=NOW + 100)]), OPEN)
+    assert p.decide(request(), now=NOW + 99).allowed is True
+    d = p.decide(request(), now=NOW + 100)
+    assert (d.allowed, d.code, d.scopes, d.ttl) == (False, policy.GRANT_EXPIRED, (), 0)
+    assert "rule 1 (grant_expired)" in d.reason
+
+
+def test_grant_expiry_inside_any_of_falls_back_to_the_standing_rule() -> None:
+    temporary = GrantPolicy([grant(scopes=("a", "b"), expires_at=NOW + 100)])
+    standing = GrantPolicy([grant(scopes=("a",), max_ttl=60)])
+    p = AnyOf(temporary, standing)
+    assert p.decide(request(scopes=("a", "b")), now=NOW + 99).scopes == ("a", "b")
+    d = p.decide(request(scopes=("a", "b")), now=NOW + 100)
+    assert (d.allowed, d.scopes, d.ttl) == (True, ("a",), 60)
+    d = AnyOf(temporary, GrantPolicy([grant(expires_at=NOW + 50)])).decide(request(), now=NOW + 100)
+    assert (d.allowed, d.code) == (False, policy.GRANT_EXPIRED)
+
+
+def test_a_request_for_several_scopes_gets_all_granted_ones_in_order() -> None:
+    d = GrantPolicy([grant(scopes=("c", "a", "b"))]).decide(request(scopes=("b", "c", "a")), now=NOW)
+    assert (d.code, d.scopes) == (policy.ALLOW, ("a", "b", "c"))
+
+
+def test_all_of_keeps_every_scope_all_members_share() -> None:
+    p = AllOf(GrantPolicy([grant(scopes=("a", "b", "c", "d"))]), GrantPolicy([grant(scopes=("b", "c", "e"))]))
+    d = p.decide(request(scopes=("a", "b", "c")), now=NOW)
+    assert (d.allowed, d.code, d.scopes) == (True, policy.ALLOW_NARROWED, ("b", "c"))
+    assert "'a'" in d.reason
