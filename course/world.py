@@ -64,6 +64,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import re
 import socket
@@ -74,7 +75,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import BinaryIO
+from typing import TypedDict, Unpack, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import httpclient
@@ -220,6 +221,30 @@ class _Reply:
     credential_name: str | None = None
 
 
+class _ReplyFields(TypedDict, total=False):
+    """The keyword fields of a :class:`_Reply` a route passes along (``**ok``, ``**extra``)."""
+
+    headers: tuple[tuple[str, str], ...]
+    credential_ok: bool
+    tenant: str | None
+    credential_name: str | None
+
+
+class _Seen(TypedDict):
+    """Whose OAuth client secret a token request presented (the token endpoint's ``**seen``)."""
+
+    tenant: str
+    credential_name: str
+
+
+class _ServiceArgs(TypedDict):
+    """What every service is built with (``_Service.__init__``'s keywords)."""
+
+    seed: str
+    clock: Clock
+    ids: IdFactory
+
+
 def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
@@ -257,8 +282,8 @@ def _iso(when: int) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _error(status: int, code: str, message: str, **extra: object) -> _Reply:
-    return _Reply(status=status, payload={"error": code, "message": message}, **extra)  # type: ignore[arg-type]
+def _error(status: int, code: str, message: str, **extra: Unpack[_ReplyFields]) -> _Reply:
+    return _Reply(status=status, payload={"error": code, "message": message}, **extra)
 
 
 _UNAUTHORIZED_BEARER = (("WWW-Authenticate", 'Bearer realm="vault-lab"'),)
@@ -315,8 +340,8 @@ _TICKET_BASE = {"acme": 1000, "globex": 2000}
 class _Tickets(_Service):
     name = "tickets"
 
-    def __init__(self, *, collector_url: str, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, *, collector_url: str, **kw: Unpack[_ServiceArgs]) -> None:
+        super().__init__(**kw)
         self.tickets: dict[str, dict[str, dict[str, object]]] = {t: {} for t in TENANTS}
         self.next_number = dict(_TICKET_BASE)
         for tenant, rows in _SEED_TICKETS.items():
@@ -342,42 +367,42 @@ class _Tickets(_Service):
             return _error(401, "unauthorized", "missing or invalid API key",
                           headers=_UNAUTHORIZED_BEARER)
         tenant, label = owner
-        ok = {"credential_ok": True, "tenant": tenant, "credential_name": label}
+        ok: _ReplyFields = {"credential_ok": True, "tenant": tenant, "credential_name": label}
         parts = req.path.strip("/").split("/")
         with self.lock:
             mine = self.tickets[tenant]
             if parts == ["tickets"] and req.method == "GET":
                 rows = [{k: t[k] for k in ("id", "title", "customer", "status", "created_at")}
                         for t in mine.values()]
-                return _Reply(status=200, payload={"tickets": rows}, **ok)  # type: ignore[arg-type]
+                return _Reply(status=200, payload={"tickets": rows}, **ok)
             if parts == ["tickets"] and req.method == "POST":
                 return self._post_ticket(req, tenant, ok)
             if len(parts) >= 2 and parts[0] == "tickets" and parts[1] not in mine:
                 return _error(404, "not_found", "no such ticket", **ok)
             if len(parts) == 2 and parts[0] == "tickets" and req.method == "GET":
-                return _Reply(status=200, payload=mine[parts[1]], **ok)  # type: ignore[arg-type]
+                return _Reply(status=200, payload=mine[parts[1]], **ok)
             if parts[:1] == ["tickets"] and parts[2:] == ["comments"] and req.method == "POST":
                 return self._post_comment(req, mine[parts[1]], ok)
         return _error(404, "not_found", "no such route", **ok)
 
-    def _post_ticket(self, req: _Request, tenant: str, ok: dict[str, object]) -> _Reply:
+    def _post_ticket(self, req: _Request, tenant: str, ok: _ReplyFields) -> _Reply:
         data = req.json_body()
         if not data or not _nonempty(data.get("title")) or not _nonempty(data.get("body")):
             return _error(400, "invalid_request", "need a JSON object with title and body", **ok)
         ticket = self._create(tenant, str(data["title"]), str(data["body"]),
                               str(data.get("customer") or "agent"), self.clock.now())
-        return _Reply(status=201, payload=ticket, **ok)  # type: ignore[arg-type]
+        return _Reply(status=201, payload=ticket, **ok)
 
     def _post_comment(
-        self, req: _Request, ticket: dict[str, object], ok: dict[str, object]
+        self, req: _Request, ticket: dict[str, object], ok: _ReplyFields
     ) -> _Reply:
         data = req.json_body()
         if not data or not _nonempty(data.get("body")):
             return _error(400, "invalid_request", "need a JSON object with body", **ok)
         comment = {"id": self.ids.next("C"), "ticket": ticket["id"], "body": str(data["body"]),
                    "created_at": _iso(self.clock.now())}
-        ticket["comments"].append(comment)  # type: ignore[attr-defined]
-        return _Reply(status=201, payload=comment, **ok)  # type: ignore[arg-type]
+        cast("list[dict[str, object]]", ticket["comments"]).append(comment)  # _create made it a list
+        return _Reply(status=201, payload=comment, **ok)
 
 
 def _nonempty(value: object) -> bool:
@@ -395,8 +420,8 @@ _SEED_CHARGES = {
 class _Payments(_Service):
     name = "payments"
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, **kw: Unpack[_ServiceArgs]) -> None:
+        super().__init__(**kw)
         self.charges: dict[str, dict[str, dict[str, object]]] = {t: {} for t in TENANTS}
         for tenant, rows in _SEED_CHARGES.items():
             for amount, currency, customer in rows:
@@ -414,14 +439,14 @@ class _Payments(_Service):
         return charge
 
     def _bad_request(
-        self, req: _Request, message: str, param: str, ok: dict[str, object]
+        self, req: _Request, message: str, param: str, ok: _ReplyFields
     ) -> _Reply:
         # The bad habit, kept on purpose: a "helpful" debug block echoing the caller's key.
         payload = {"error": {
             "type": "invalid_request_error", "message": message, "param": param,
             "debug": {"request_id": self.ids.next("req"), "api_key": req.header("X-Api-Key")},
         }}
-        return _Reply(status=400, payload=payload, **ok)  # type: ignore[arg-type]
+        return _Reply(status=400, payload=payload, **ok)
 
     def handle(self, req: _Request) -> _Reply:
         owner = self.keys.match(req.header("X-Api-Key"))
@@ -429,19 +454,19 @@ class _Payments(_Service):
             return _Reply(status=401, payload={"error": {
                 "type": "authentication_error", "message": "invalid or missing API key"}})
         tenant, label = owner
-        ok = {"credential_ok": True, "tenant": tenant, "credential_name": label}
+        ok: _ReplyFields = {"credential_ok": True, "tenant": tenant, "credential_name": label}
         with self.lock:
             if req.path == "/charges" and req.method == "GET":
                 return _Reply(status=200, payload={"data": list(self.charges[tenant].values())},
-                              **ok)  # type: ignore[arg-type]
+                              **ok)
             if req.path == "/charges" and req.method == "POST":
                 return self._post_charge(req, tenant, ok)
             if req.path == "/refunds" and req.method == "POST":
                 return self._post_refund(req, tenant, ok)
         return _Reply(status=404, payload={"error": {
-            "type": "invalid_request_error", "message": "no such route"}}, **ok)  # type: ignore[arg-type]
+            "type": "invalid_request_error", "message": "no such route"}}, **ok)
 
-    def _post_charge(self, req: _Request, tenant: str, ok: dict[str, object]) -> _Reply:
+    def _post_charge(self, req: _Request, tenant: str, ok: _ReplyFields) -> _Reply:
         data = req.json_body()
         if data is None:
             return self._bad_request(req, "body must be a JSON object", "body", ok)
@@ -455,23 +480,23 @@ class _Payments(_Service):
             return self._bad_request(req, "customer is required", "customer", ok)
         charge = self._charge(tenant, amount, currency.lower(), str(data["customer"]),
                               self.clock.now())
-        return _Reply(status=201, payload=charge, **ok)  # type: ignore[arg-type]
+        return _Reply(status=201, payload=charge, **ok)
 
-    def _post_refund(self, req: _Request, tenant: str, ok: dict[str, object]) -> _Reply:
+    def _post_refund(self, req: _Request, tenant: str, ok: _ReplyFields) -> _Reply:
         data = req.json_body()
         if data is None or not _nonempty(data.get("charge")):
             return self._bad_request(req, "charge is required", "charge", ok)
         charge = self.charges[tenant].get(str(data["charge"]))
         if charge is None:  # another tenant's charge looks exactly like a missing one
             return _Reply(status=404, payload={"error": {
-                "type": "invalid_request_error", "message": "no such charge"}}, **ok)  # type: ignore[arg-type]
+                "type": "invalid_request_error", "message": "no such charge"}}, **ok)
         if charge["refunded"]:
             return self._bad_request(req, "charge already refunded", "charge", ok)
         charge["refunded"] = True
         refund = {"id": self.ids.next("re"), "charge": charge["id"], "amount": charge["amount"],
                   "currency": charge["currency"], "status": "succeeded",
                   "created_at": _iso(self.clock.now())}
-        return _Reply(status=201, payload=refund, **ok)  # type: ignore[arg-type]
+        return _Reply(status=201, payload=refund, **ok)
 
 
 # ---------------------------------------------------------------- deploy
@@ -482,8 +507,8 @@ _SEED_VERSIONS = {"staging": "v1.4.0", "production": "v1.3.2"}
 class _Deploy(_Service):
     name = "deploy"
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, **kw: Unpack[_ServiceArgs]) -> None:
+        super().__init__(**kw)
         self.deployments: dict[tuple[str, str], dict[str, dict[str, object]]] = {
             (t, e): {} for t in TENANTS for e in ENVIRONMENTS
         }
@@ -516,20 +541,20 @@ class _Deploy(_Service):
         if label not in ("deploy:admin", f"deploy:{env}"):
             return _error(403, "forbidden", f"this credential is not valid for environment {env!r}",
                           tenant=tenant, credential_name=label)
-        ok = {"credential_ok": True, "tenant": tenant, "credential_name": label}
+        ok: _ReplyFields = {"credential_ok": True, "tenant": tenant, "credential_name": label}
         with self.lock:
             mine = self.deployments[(tenant, env)]
             if len(parts) == 3 and req.method == "GET":
                 return _Reply(status=200, payload={"deployments": list(mine.values())},
-                              **ok)  # type: ignore[arg-type]
+                              **ok)
             if len(parts) == 3 and req.method == "POST":
                 data = req.json_body()
                 if not data or not _nonempty(data.get("version")):
                     return _error(400, "invalid_request", "need a JSON object with version", **ok)
                 dep = self._deploy(tenant, env, str(data["version"]), label, self.clock.now())
-                return _Reply(status=201, payload=dep, **ok)  # type: ignore[arg-type]
+                return _Reply(status=201, payload=dep, **ok)
             if len(parts) == 4 and req.method == "GET" and parts[3] in mine:
-                return _Reply(status=200, payload=mine[parts[3]], **ok)  # type: ignore[arg-type]
+                return _Reply(status=200, payload=mine[parts[3]], **ok)
         return _error(404, "not_found", "no such deployment", **ok)
 
 
@@ -561,8 +586,8 @@ class _OAuth(_Service):
 
     name = "oauth"
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, **kw: Unpack[_ServiceArgs]) -> None:
+        super().__init__(**kw)
         self.clients = _KeyTable()  # client secret -> (tenant, "oauth:client_secret")
         self.families: dict[str, _Family] = {}  # family id -> its state
         self.refresh_index: dict[bytes, str] = {}  # digest of every refresh token issued -> family id
@@ -630,13 +655,13 @@ class _OAuth(_Service):
             return _Reply(status=401, payload={"error": "invalid_client"},
                           headers=(("WWW-Authenticate", 'Basic realm="oauth"'),))
         tenant = owner[0]
-        seen = {"tenant": tenant, "credential_name": "oauth:client_secret"}
+        seen: _Seen = {"tenant": tenant, "credential_name": "oauth:client_secret"}
         if form.get("grant_type") != "refresh_token":
-            return _Reply(status=400, payload={"error": "unsupported_grant_type"}, **seen)  # type: ignore[arg-type]
+            return _Reply(status=400, payload={"error": "unsupported_grant_type"}, **seen)
         presented = form.get("refresh_token")
         if not presented:
             return _Reply(status=400, payload={"error": "invalid_request",
-                          "error_description": "refresh_token is required"}, **seen)  # type: ignore[arg-type]
+                          "error_description": "refresh_token is required"}, **seen)
         family = self._family_of(presented)
         if family is None or family.tenant != tenant or family.revoked:
             return _invalid_grant(seen)
@@ -652,7 +677,7 @@ class _OAuth(_Service):
         payload = {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL,
                    "refresh_token": refresh, "scope": "files:read"}
         return _Reply(status=200, payload=payload, credential_ok=True,
-                      headers=(("Cache-Control", "no-store"), ("Pragma", "no-cache")), **seen)  # type: ignore[arg-type]
+                      headers=(("Cache-Control", "no-store"), ("Pragma", "no-cache")), **seen)
 
     def _files(self, req: _Request) -> _Reply:
         presented = req.bearer()
@@ -705,11 +730,11 @@ class _Family:
         self.live, self.revoked_at = None, when
 
 
-def _invalid_grant(seen: dict[str, str]) -> _Reply:
+def _invalid_grant(seen: _Seen) -> _Reply:
     # One answer for unknown, spent, reused, revoked and foreign tokens (RFC 6749 5.2).
     return _Reply(status=400, payload={"error": "invalid_grant",
                   "error_description": "refresh token is invalid, expired or already used"},
-                  **seen)  # type: ignore[arg-type]
+                  **seen)
 
 
 # ---------------------------------------------------------------- collector
@@ -811,13 +836,16 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
 
-    def process_request(self, request: socket.socket, client_address: object) -> None:
+    # A TCP server's request is always a socket (the stubs' union also covers UDP's (data, socket)).
+    def process_request(  # type: ignore[override]  # TCP only: a socket
+        self, request: socket.socket, client_address: object
+    ) -> None:
         # Tracked before the handler thread starts, so close() can never miss a connection.
         with self._conns_lock:
             self._conns.add(request)
-        super().process_request(request, client_address)  # type: ignore[arg-type]
+        super().process_request(request, client_address)
 
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]  # TCP: a socket
         with self._conns_lock:
             self._conns.discard(request)
         super().shutdown_request(request)
@@ -856,7 +884,7 @@ class _Running:
 _DRAIN_LIMIT = 8 * MAX_BODY
 
 
-def _drain(stream: BinaryIO, length: int) -> None:
+def _drain(stream: io.BufferedIOBase, length: int) -> None:
     while length > 0:
         chunk = stream.read(min(length, 65536))
         if not chunk:
@@ -899,7 +927,7 @@ class World:
 
     def _launch(self) -> None:
         ids = IdFactory()
-        common = {"seed": self.seed, "clock": self.clock, "ids": ids}
+        common: _ServiceArgs = {"seed": self.seed, "clock": self.clock, "ids": ids}
         self._records = {name: [] for name in SERVICES}
         self._serve(_Collector(**common))  # first: the injected ticket needs its URL
         services: list[_Service] = [
