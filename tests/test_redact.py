@@ -17,17 +17,19 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course import redact
-from course.errors import ConfigurationError
+from course.errors import ConfigurationError, CorruptSecretError, SecretStoreError
 from course.redact import (
     DEFAULT_SHAPES,
     FORM_NAMES,
     Finding,
     Redactor,
     Shape,
+    StoreRedactor,
     contains_secret,
     encoded_forms,
     marker,
@@ -882,3 +884,72 @@ def test_known_miss_no_redactor_catches_this_and_the_docs_say_so(case):
     assert outputs == texts, "now caught: move it out of known_misses and update the docstring"
     assert recover(outputs) == value
     assert " ".join(case["documented_as"].split()) in " ".join(redact.__doc__.split())
+
+
+# -- StoreRedactor: one secret that does not open must not stop every log write -----------
+
+
+class _FakeStore:
+    """A secret store with the interface StoreRedactor reads; ``broken`` secrets raise on get()."""
+
+    def __init__(self, values: dict[tuple[str, str], str], broken: dict[tuple[str, str], Exception]):
+        self.values, self.broken, self.generation = dict(values), dict(broken), 1
+
+    def names(self, tenant: str) -> tuple[str, ...]:
+        return tuple(sorted(n for t, n in [*self.values, *self.broken] if t == tenant))
+
+    def get(self, tenant: str, name: str) -> Secret:
+        if (tenant, name) in self.broken:
+            raise self.broken[(tenant, name)]
+        return Secret(self.values[(tenant, name)], name=name)
+
+
+_STORE_VALUES = {
+    ("acme", "payments"): "sk_live_acme0000000000000000",
+    ("acme", "deploy"): "dep-acme-1111111111",
+    ("globex", "deploy"): "dep-globex-2222222222",
+    ("initech", "payments"): "sk_live_initech33333333333",
+}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CorruptSecretError("secret 'payments' of tenant 'globex' does not open"),
+        SecretStoreError("secret 'payments' of tenant 'globex' failed its integrity check"),
+        ValueError("bad padding"),
+        InvalidTag(),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_store_redactor_skips_a_secret_that_does_not_open_and_redacts_the_others(error):
+    store = _FakeStore(_STORE_VALUES, {("globex", "payments"): error})
+    red = StoreRedactor(store, ["acme", "globex", "initech"])
+    line = " ".join(_STORE_VALUES.values())
+    # Negative: before, get() raising for one tenant's secret made every redact() raise.
+    out = red.redact(line)
+    assert out == "[REDACTED:payments] [REDACTED:deploy] [REDACTED:deploy] [REDACTED:payments]"
+    assert red.unreadable == (("globex", "payments"),)
+    assert all(value not in repr(red) for value in _STORE_VALUES.values())
+    assert "unreadable=1" in repr(red)
+
+
+def test_store_redactor_unreadable_follows_the_store():
+    store = _FakeStore(_STORE_VALUES, {("globex", "payments"): CorruptSecretError("corrupt")})
+    red = StoreRedactor(store, ["acme", "globex"])
+    assert red.unreadable == (("globex", "payments"),)
+    assert red.redact("sk_live_globex44444444444") == "[REDACTED:stripe-key]"  # the shape still
+    # The row is repaired (a write bumps the generation): it opens and is redacted by name.
+    del store.broken[("globex", "payments")]
+    store.values[("globex", "payments")] = "pay-globex-5555555555"
+    store.generation += 1
+    assert red.redact("x pay-globex-5555555555 y") == "x [REDACTED:payments] y"
+    assert red.unreadable == ()
+
+
+def test_store_redactor_does_not_swallow_other_failures():
+    """Fail closed: an error that is not "this secret does not open" still stops the write."""
+    store = _FakeStore(_STORE_VALUES, {("acme", "deploy"): RuntimeError("database is locked")})
+    red = StoreRedactor(store, ["acme", "globex"])
+    with pytest.raises(RuntimeError):
+        red.redact("anything")
