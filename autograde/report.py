@@ -16,6 +16,26 @@ from nbgrader.api import Gradebook, MissingEntry
 from .config import Course
 from .grade import GradedNotebook, load_results
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell_text(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a string starting with = + - @ tab or CR (a
+    formula, CWE-1236) gets a leading apostrophe. Numbers pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    """csv.writer whose every string cell is neutralised against formulas."""
+
+    def __init__(self, fh: object) -> None:
+        self._w = csv.writer(fh)  # type: ignore[arg-type]
+
+    def writerow(self, row: list[object]) -> None:
+        self._w.writerow([cell_text(v) for v in row])
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
@@ -88,7 +108,7 @@ def write_report(course: Course) -> Report:
     course.reports_dir.mkdir(parents=True, exist_ok=True)
     grades = course.reports_dir / "grades.csv"
     with grades.open("w", newline="") as fh:
-        w = csv.writer(fh)
+        w = _SafeWriter(fh)
         w.writerow(["student", "assignment", "score", "max_score", "status", "needs_human"])
         by_sub: dict[tuple[str, str], list[GradedNotebook]] = defaultdict(list)
         for r in results:
@@ -101,7 +121,7 @@ def write_report(course: Course) -> Report:
                         sum(len(r.needs_human) for r in rs)])
     exercises = course.reports_dir / "exercises.csv"
     with exercises.open("w", newline="") as fh:
-        w = csv.writer(fh)
+        w = _SafeWriter(fh)
         w.writerow(["student", "assignment", "notebook", "exercise", "score", "max_score",
                     "kernel", "outside", "reason"])
         for r in results:
@@ -111,7 +131,7 @@ def write_report(course: Course) -> Report:
     human_csv = course.reports_dir / "needs_human.csv"
     lines = []
     with human_csv.open("w", newline="") as fh:
-        w = csv.writer(fh)
+        w = _SafeWriter(fh)
         w.writerow(["student", "assignment", "notebook", "reason"])
         for r in results:
             for reason in r.needs_human:

@@ -124,6 +124,24 @@ STRIP_ASSERTS = WRONG_EXPIRED + (
     "    visit_Raise = visit_Assert\n"
     "get_ipython().ast_transformers.append(_Strip())\n")
 
+def _flip_metadata(nb):
+    meta = cell(nb, "test_mask").metadata["nbgrader"]
+    meta["grade"], meta["locked"] = False, False
+    cell(nb, "test_granted_scopes").metadata["nbgrader"]["solution"] = True
+
+
+def _placed(place: Callable[[Path, Course], None]) -> Callable[[Course], object]:
+    """A submission that is not a plain file: `place(path, course)` creates it."""
+    return lambda course: ("place", place)
+
+
+def _link_folder(path: Path, course: Course) -> None:
+    student = path.parent.parent
+    path.parent.rmdir()
+    student.rmdir()
+    student.symlink_to(course.submitted_dir / "honest")
+
+
 def _honest_plus(course: Course, code: str) -> nbformat.NotebookNode:
     nb = solved(course)
     cell(nb, "granted_scopes").source += "\n" + code
@@ -178,6 +196,24 @@ CASES = (
     Case("credit-formatter", _blank_plus(CREDIT_FORMATTER), lambda s: s == 0, "not attempted"),
     Case("forged-credit-honest", lambda c: _honest_plus(c, FORGED_CREDIT), lambda s: s == FULL,
          "suppressed tracebacks"),
+    # Honest edge cases keep their marks.
+    Case("nbformat-v3", lambda c: nbformat.writes(nbformat.convert(solved(c), 3), version=3),
+         lambda s: s == FULL, ""),
+    Case("flipped-metadata", _edit(_flip_metadata), lambda s: s == FULL,
+         "edited metadata [test_mask]"),
+    Case("reimport-and-constant", _answer("mask", "import re\nKEEP = 2 * 2\n"
+                                          "def mask(secret):\n"
+                                          "    n = len(secret) - KEEP\n"
+                                          "    n = n if n > 0 else len(secret)\n"
+                                          "    return re.sub('.', '*', secret[:n]) + secret[n:]\n"),
+         lambda s: s == FULL, ""),
+    # Links and other non-regular files are refused, never followed.
+    Case("symlink", _placed(lambda path, course: path.symlink_to(
+        course.submitted_dir / "honest" / ASSIGNMENT / FIXTURE.name)), lambda s: s == 0,
+         "symbolic link"),
+    Case("fifo", _placed(lambda path, course: os.mkfifo(path)), lambda s: s == 0,
+         "not a regular file"),
+    Case("linked-folder", _placed(_link_folder), lambda s: s == 0, "symbolic link"),
     Case("invalid-json", _bytes(lambda b: b.replace(b'"cells"', b'"cells" ::', 1)),
          lambda s: s == 0, "invalid JSON"),
     Case("truncated", _bytes(lambda b: b[: len(b) // 2]), lambda s: s == 0, "truncated"),
@@ -233,6 +269,9 @@ CASES = (
 )
 
 
+HONEST = ("honest", "nbformat-v3", "reimport-and-constant")
+
+
 def _shared_dir(factory: pytest.TempPathFactory) -> Path:
     """A folder every xdist worker of this session shares (the class is graded once)."""
     base = factory.getbasetemp()
@@ -251,8 +290,14 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Course, dict[str, 
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir()
             course = make_course(root, limits)
-            for case in CASES:
-                submit(course, case.student, case.make(course))
+            for case in CASES:  # honest first: the links point at it
+                made = case.make(course)
+                if isinstance(made, tuple) and made[0] == "place":
+                    path = course.submitted_dir / case.student / ASSIGNMENT / FIXTURE.name
+                    path.parent.mkdir(parents=True)
+                    made[1](path, course)
+                else:
+                    submit(course, case.student, made)
             grade(course, workers=2)
             (root / "graded.ok").write_text("done")
     course = Course(root=root, limits=limits)
@@ -269,8 +314,8 @@ def test_each_submission_gets_a_score_and_its_reason(graded, case: Case) -> None
     text = " | ".join(result.reasons + tuple(e.reason for e in result.exercises)
                       + tuple(e.feedback for e in result.exercises))
     assert case.reason in text, text
-    if case.student == "honest":
-        assert result.needs_human == () and result.reasons == ()
+    if case.student in HONEST:
+        assert result.needs_human == () and result.reasons == (), result.needs_human
     else:
         assert result.needs_human, "a hostile submission must reach a human"
 
@@ -341,3 +386,17 @@ def test_no_score_exceeds_its_cells_maximum(graded) -> None:
             for nb in sub.notebooks:
                 for g in nb.grades:
                     assert g.auto_score is None or 0 <= g.auto_score <= g.max_score, (sub.student_id, g.name)
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_feedback_speaks_the_learners_words(graded) -> None:
+    from autograde.feedback import write_feedback
+
+    course, _ = graded
+    pages = {p.parts[-3]: p.read_text() for p in write_feedback(course, [ASSIGNMENT])}
+    assert "not attempted" in pages["display-all"]
+    assert "grade it by hand" in pages["forged-pipe"]
+    for student, page in pages.items():
+        for word in ("undecidable", "kernel verdict", "cannot cross", "leeway=3600"):
+            assert word not in page, (student, word)
