@@ -9,7 +9,9 @@ a tool, a method and a path; anything outside the catalogue is refused.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .secretstore import Secret
 
@@ -18,6 +20,18 @@ PUBLIC_NAMES: frozenset[str] = frozenset({"oauth:client_id"})
 
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9_\-/]*")
 _PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _method(method: object) -> str | None:
+    """The method as the catalogue spells it (upper case), or None if it is not an ASCII word.
+
+    Lower case is accepted (``get`` is GET, as HTTP clients send it). Non-ASCII is not:
+    ``"poſt".upper()`` is ``"POST"`` (the long s upper-cases to S), so without this check a
+    call logged as ``poſt`` would be matched, and sent, as a POST.
+    """
+    if not isinstance(method, str) or not method.isascii() or not method.isalpha():
+        return None
+    return method.upper()
 
 
 def _compiled(pattern: str) -> re.Pattern[str]:
@@ -37,7 +51,47 @@ class Operation:
     scope: str
 
     def matches(self, method: str, path: str) -> bool:
-        return method.upper() == self.method and _compiled(self.pattern).fullmatch(path) is not None
+        """True if this is the call: the method (ASCII, any case) and the whole path match."""
+        return (_method(method) == self.method and isinstance(path, str)
+                and _compiled(self.pattern).fullmatch(path) is not None)
+
+
+class InjectedHeaders(Mapping[str, str]):
+    """The header mapping :meth:`Connector.inject` returns: read-only, and it never shows its values.
+
+    ``repr``/``str``/``format`` print the header names with ``***`` for each value (a
+    traceback with locals, a debug print or a log line of it shows no credential);
+    pickling and copying refuse. ``dict(headers)`` still gives the plain headers to send.
+    """
+
+    __slots__ = ("_items",)
+    _items: dict[str, str]
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        object.__setattr__(self, "_items", dict(items))
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __setattr__(self, key: str, value: object) -> NoReturn:
+        raise AttributeError("InjectedHeaders is read-only")
+
+    def __repr__(self) -> str:
+        return "InjectedHeaders({" + ", ".join(f"{name!r}: '***'" for name in self._items) + "})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("injected headers refuse to be pickled or copied")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,18 +107,20 @@ class Connector:
 
     def operation_for(self, method: str, path: str) -> Operation | None:
         """The operation this call is, or None (then the broker refuses it)."""
-        if (not isinstance(method, str) or not isinstance(path, str)
-                or not _SAFE_PATH.fullmatch(path) or "//" in path):
+        wanted = _method(method)
+        if wanted is None or not isinstance(path, str) or not _SAFE_PATH.fullmatch(path) or "//" in path:
             return None
-        wanted = method.upper()
         for op in self.operations:
             if op.method == wanted and _compiled(op.pattern).fullmatch(path) is not None:
                 return op
         return None
 
-    def inject(self, credential: Secret) -> dict[str, str]:
-        """The header carrying the credential. Called only inside the broker."""
-        return {self.header: f"{self.scheme}{credential.reveal()}"}
+    def inject(self, credential: Secret) -> InjectedHeaders:
+        """The one header carrying the credential, as the service expects it. Only the broker calls this.
+
+        The mapping's repr shows ``***``, never the value (see :class:`InjectedHeaders`).
+        """
+        return InjectedHeaders({self.header: f"{self.scheme}{credential.reveal()}"})
 
     @property
     def uses_oauth(self) -> bool:
