@@ -328,7 +328,9 @@ class Finding:
     """Where a secret (or a credential shape) occurs in a text: never the value itself.
 
     ``name`` is the secret's name (or the shape's name); ``form`` is one of
-    :data:`FORM_NAMES`, or ``"shape"``; ``text[start:end]`` is the occurrence.
+    :data:`FORM_NAMES` (``hex-upper`` for hex in capitals), :data:`ESCAPED_FORM`
+    (some characters escaped, but not as any of those forms), or ``"shape"``;
+    ``text[start:end]`` is the occurrence.
     """
 
     name: str
