@@ -436,7 +436,7 @@ try:
         yours = first_refusal(simulator.attempt(trick))
         kit = simulator.stopping_node(simulator.walk(trick))
         print(f"{trick or 'honest':<24} yours: {yours or 'through':<18} real kit: {kit or 'through'}")
-        grading.expect(yours == kit, "your rules describe the real kit",
+        grading.expect(grading.exactly(yours, kit), "your rules describe the real kit",
                        f"for {trick or 'the honest request'} your first_refusal and the real "
                        "walk disagree; find the hop whose rule differs")
     print("\nYour rules agree with the real kit on every trick.")
@@ -535,7 +535,7 @@ grading.expect_same(where_it_shows(_deny_line("injected-instruction")), "Vault p
 grading.expect_same(where_it_shows(_deny_line("scope-escalation")), "Tool call",
                     "the door keeper refuses an operation the pass does not cover",
                     "scope_missing compares the operation, not the pass's stamp or time")
-for _line in (*honest.hop("Tool call").log, *simulator.walk("revoked-session").hop(
+for _line in (*simulator.walk().hop("Tool call").log, *simulator.walk("revoked-session").hop(
         "Short-lived token").log[:-1]):
     grading.expect(where_it_shows(_line) is None, "an allow is not a refusal",
                    "a line that records an allow, an issuance or a revocation refused nothing")
@@ -579,8 +579,9 @@ try:
             continue
         yours = where_it_shows(lines[0])
         print(f"{trick:<24} {yours}")
-        grading.expect(yours == simulator.stopping_node(w), "a refusal belongs to the check "
-                       "that made it", f"the refusal line of {trick} went to another node")
+        grading.expect(grading.exactly(yours, simulator.stopping_node(w)),
+                       "a refusal belongs to the check that made it",
+                       f"the refusal line of {trick} went to another node")
 except NotImplementedError:
     print("write where_it_shows above first")
 
