@@ -282,9 +282,9 @@ def from_code(code: str, reason: str, **data: object) -> VaultLabError:
         return AccessDenied(code, reason)
     exc = cls.__new__(cls)  # the message already says what the service's error said
     Exception.__init__(exc, reason)
-    if issubclass(cls, UpstreamError):
+    if isinstance(exc, UpstreamError):  # exactly when cls is one
         status = data.get("status")
-        exc.status = status if isinstance(status, int) else 0  # type: ignore[attr-defined]
+        exc.status = status if isinstance(status, int) else 0
     for name in ("claim", "scope", "line"):
         if name in data:
             setattr(exc, name, data[name])
