@@ -773,8 +773,9 @@ class ServiceThread(_Clients):
 def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
     """The child's first stdout line, or b"" if it did not come within ``timeout``."""
     box: list[bytes] = []
-    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()),  # type: ignore[union-attr]
-                              daemon=True)
+    stdout = proc.stdout
+    assert stdout is not None  # the child is started with stdout=PIPE
+    reader = threading.Thread(target=lambda: box.append(stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout)
     return box[0] if box else b""
