@@ -137,6 +137,7 @@ class UnsafeVault(Vault):
         super().__init__(**kwargs)
         self.max_ttl = kwargs["max_ttl"]  # beyond the key ring's ceiling too
 
+    # The naive piece on purpose: a trusting verifier, not a Verifier (Vault.verifier's type).
     def verifier(self, audience: str) -> PluggedVerifier:  # type: ignore[override]
         return UnsafeTrustingVerifier(audience=audience)
 
