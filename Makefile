@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install sysdeps lab test walkthrough redteam bench release grade lint clean
+.PHONY: install sysdeps lab test walkthrough redteam bench release grade lint typecheck clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -28,13 +28,14 @@ sysdeps:
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. $(ROOT_FLAG) notebooks/
 
-# The suite, nbval over every source notebook (stored outputs must be those of a fresh run)
-# and the linter: all three always run, and any failure fails the target.
+# The suite, nbval over every source notebook (stored outputs must be those of a fresh run),
+# the linter and the type checker: all four always run, and any failure fails the target.
 test: install
 	@status=0; \
 	$(PY) -m pytest -n 2 --dist loadfile tests || status=1; \
 	$(PY) -m pytest -n 2 --dist loadfile --nbval notebooks || status=1; \
 	$(PY) -m ruff check course autograde tests authoring || status=1; \
+	$(PY) -m mypy course || status=1; \
 	exit $$status
 
 walkthrough: install
@@ -55,6 +56,9 @@ grade: install
 
 lint: install
 	$(PY) -m ruff check course autograde tests
+
+typecheck: install
+	$(PY) -m mypy course
 
 clean:
 	rm -rf release submitted autograded feedback reports gradebook.db .bench
