@@ -21,9 +21,10 @@ every trick reaches its goal. What it never contains: ports, URLs, wall-clock
 times, token text or any credential value. A walk is a frozen value and the
 same arguments give the same walk, run after run.
 
-The helpers :func:`checked_nodes`, :func:`stopping_node` and
-:func:`four_questions_for` are the *reference answers* notebook 00's
-exercises are graded against; :func:`walk` itself never calls them.
+Where a trick is stopped, and the lens text about it, come from
+:mod:`course.taxonomy` (shared with the red team). :data:`HONEST_ATTEMPT` and
+:func:`attempt` describe the same path as plain data, which notebook 00's
+exercises reason over (``tests/test_simulator.py`` proves the two agree).
 """
 
 from __future__ import annotations
