@@ -107,7 +107,7 @@ def _check_json(value: object, where: str, depth: int = 0) -> None:
     if type(value) is float:
         raise InvalidRequestError(f"{where} holds a number JSON cannot carry (NaN or infinity)")
     if type(value) is dict:
-        for key, item in value.items():  # type: ignore[attr-defined]
+        for key, item in value.items():
             if type(key) is not str:
                 raise InvalidRequestError(f"{where} has a key that is not a string")
             _check_json(item, where, depth + 1)

@@ -93,7 +93,7 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.exceptions import InvalidTag
 
@@ -475,7 +475,7 @@ def _alternatives(secrets: list[Secret]) -> list[_Entry]:
     earlier secret (by name), then the JSON spelling, the plain one and the literal forms
     in :data:`FORM_NAMES` order; a key already taken is not added twice.
     """
-    ranked = []
+    ranked: list[tuple[tuple[int, int, int], tuple[Any, ...]]] = []
     taken: set[tuple[str, str]] = set()
     for si, secret in enumerate(secrets):
         value = secret.reveal()
@@ -503,8 +503,9 @@ def _alternatives(secrets: list[Secret]) -> list[_Entry]:
                 continue
             taken.add((kind, text))
             source = _ci_hex_pattern(text) if kind == "hex" else re.escape(text)
-            entry = (source, _Alt(secret.name, form, marker(secret.name)), kind, text, len(text), {})
-            ranked.append(((-len(text), si, fi), entry))
+            literal: tuple[Any, ...] = (source, _Alt(secret.name, form, marker(secret.name)), kind,
+                                        text, len(text), {})
+            ranked.append(((-len(text), si, fi), literal))
     ranked.sort(key=lambda item: item[0])
     return [entry for _, entry in ranked]
 
@@ -551,7 +552,8 @@ class Redactor:
         "_flex_plus", "_flex_pairs", "_unescaper", "_shape_regex", "_max_len", "_names", "_shape_names",
     )
 
-    def __init__(self, secrets: Iterable[Secret], *, shapes: Iterable[Shape] = DEFAULT_SHAPES):
+    def __init__(self, secrets: Secret | Iterable[Secret], *,
+                 shapes: Iterable[Shape] = DEFAULT_SHAPES):
         if isinstance(secrets, Secret):
             secrets = (secrets,)
         secret_list = list(secrets)
@@ -644,7 +646,7 @@ class Redactor:
             f"shapes={len(self._shape_names)})"
         )
 
-    def __reduce_ex__(self, protocol: object) -> object:
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise TypeError("a Redactor holds secret values and refuses to be pickled")
 
     # -- matching ----------------------------------------------------------
@@ -732,7 +734,7 @@ class Redactor:
             return text
         return self._regex.sub(self._replace, text)
 
-    def redact_bytes(self, data: bytes) -> bytes:
+    def redact_bytes(self, data: bytes | bytearray | memoryview) -> bytes:
         """Redact bytes read as UTF-8; bytes that are not UTF-8 pass through unchanged.
 
         Raises:
@@ -924,7 +926,7 @@ class StreamRedactor:
     def __repr__(self) -> str:
         return f"StreamRedactor(pending={len(self._pending)}, closed={self._closed})"
 
-    def __reduce_ex__(self, protocol: object) -> object:
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise TypeError("a StreamRedactor may hold part of a secret and refuses to be pickled")
 
 
@@ -1014,5 +1016,5 @@ class StoreRedactor:
     def __repr__(self) -> str:
         return f"StoreRedactor(tenants={len(self._tenants)}, unreadable={len(self._unreadable)})"
 
-    def __reduce_ex__(self, protocol: object) -> object:
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise TypeError("a StoreRedactor refuses to be pickled")

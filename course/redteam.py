@@ -17,6 +17,7 @@ from typing import Any
 
 from . import forge, lab
 from .broker import ToolResult
+from .clock import ManualClock
 from .errors import VaultLabError
 from .keys import KeyRing
 from .lab import Lab, assemble
@@ -89,7 +90,9 @@ def _payload(w: Wiring, **changes: Any) -> dict[str, Any]:
 
 def a_expired_token(w: Wiring) -> tuple[bool, str]:
     token = w.vault.request(_req(_session(w), ttl=60)).token
-    w.clock.advance(3600)
+    clock = w.clock
+    assert isinstance(clock, ManualClock), "the red team runs on the lab's manual clock"
+    clock.advance(3600)
     return _reached(w.broker.call(token, tool="tickets", method="GET", path="/tickets"))
 
 
@@ -332,9 +335,10 @@ def table(outcomes: Iterable[Outcome]) -> str:
     for name, by in rows.items():
         cells = []
         for w in wirings:
-            o = by.get(w)
-            mark = "-" if o is None else ("ERROR" if o.error else "SUCCEEDS" if o.succeeded else "fails")
-            cells.append(f"{mark + ('' if o is None else ': ' + o.evidence):<40.40}")
+            cell = by.get(w)
+            mark = "-" if cell is None else ("ERROR" if cell.error else "SUCCEEDS" if cell.succeeded
+                                             else "fails")
+            cells.append(f"{mark + ('' if cell is None else ': ' + cell.evidence):<40.40}")
         lines.append(f"{name:<26} {nodes.get(name, '?'):<18} " + " ".join(cells))
     return "\n".join(lines)
 
