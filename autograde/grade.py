@@ -297,8 +297,9 @@ def _sanitize(course: Course, task: _Task, nb: Any) -> Any:
     return nb
 
 
-def _learner_code(nb: Any) -> list[tuple[str, str]]:
-    """(cell id, source) of code the learner wrote: answer cells and cells they added."""
+def _learner_code(nb: Any, given: set[str] = frozenset()) -> list[tuple[str, str]]:  # type: ignore[assignment]
+    """(cell id, source) of code the learner wrote: answer cells and cells they added or
+    changed (an unmarked cell identical to one of the release's, `given`, is not theirs)."""
     out = []
     for i, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
@@ -306,7 +307,7 @@ def _learner_code(nb: Any) -> list[tuple[str, str]]:
             continue
         if meta.get("solution"):
             out.append((meta.get("grade_id", f"cell-{i}"), cell.source))
-        elif not meta.get("grade_id"):
+        elif not meta.get("grade_id") and cell.source.strip() not in given:
             out.append((f"extra-{i}", cell.source))
     return out
 
@@ -360,7 +361,8 @@ def _prepare(course: Course, task: _Task) -> None:
         task.failure = failure
         return
     task.findings = hostile.structure(nb.cells, task.source.cells) + \
-        hostile.code_findings(_learner_code(nb), given=_release_lines(task.source),
+        hostile.code_findings(_learner_code(nb, _release_code(task.source)),
+                              given=_release_lines(task.source),
                               locked=locked_names(task.source))
     _repair(nb, task.source)
     try:
@@ -372,16 +374,27 @@ def _prepare(course: Course, task: _Task) -> None:
 # ---------------------------------------------------------------- the two runs (worker)
 
 
-def locked_names(source: SourceModel) -> set[str]:
-    """Names the source's locked (setup) code cells bind."""
+def locked_names(source: SourceModel, *, every_setup_cell: bool = False) -> set[str]:
+    """Names the source's locked code cells bind (nbgrader `locked`, neither answer nor
+    test); with `every_setup_cell`, also names its unmarked cells bind (demos)."""
     from .learner import defined_names, reduce_cell
 
     out: set[str] = set()
     for cell in source.nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and not meta.get("solution") and not meta.get("grade"):
+        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
+            continue
+        if every_setup_cell or meta.get("locked"):
             out.update(defined_names(reduce_cell(cell.source)))
     return out
+
+
+def _release_code(source: SourceModel) -> set[str]:
+    """The sources of the release's own unmarked code cells (its demos): a submission cell
+    identical to one of them is the release's code, not the learner's."""
+    ref = source.released if source.released is not None else source.nb
+    return {c.source.strip() for c in ref.cells
+            if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade_id")}
 
 
 def declared_names(source: SourceModel) -> dict[str, list[str]]:
@@ -392,7 +405,7 @@ def declared_names(source: SourceModel) -> dict[str, list[str]]:
 
     from .learner import _parse
 
-    forbidden = locked_names(source) | set(dir(builtins))
+    forbidden = locked_names(source, every_setup_cell=True) | set(dir(builtins))
     stubs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
              for c in (source.released.cells if source.released is not None else [])}
     out: dict[str, list[str]] = {}
@@ -443,6 +456,7 @@ def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
     program: list[dict[str, str]] = []
     extras: list[dict[str, str]] = []
     locked = {c.name: c for c in source.cells}
+    demos = _release_code(source)
     src_by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source.nb.cells}
     for i, cell in enumerate(submission.cells):
         if cell.cell_type != "code":
@@ -453,6 +467,8 @@ def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
             program.append({"cell": gid, "kind": "answer", "source": cell.source})
         elif gid and gid in locked and not meta.get("grade"):
             program.append({"cell": gid, "kind": "setup", "source": src_by_id[gid].source})
+        elif not gid and cell.source.strip() in demos:  # the release's own code
+            program.append({"cell": f"extra-{i}", "kind": "setup", "source": cell.source})
         elif not gid:
             program.append({"cell": f"extra-{i}", "kind": "answer", "source": cell.source})
             extras.append({"cell": f"extra-{i}", "kind": "answer", "source": ""})
@@ -469,7 +485,7 @@ def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
         else:
             cells.append({"cell": gid, "kind": "setup", "source": cell.source})
     return {"cells": cells, "program": program, "learner_argv": learner_argv,
-            "declared": declared_names(source),
+            "declared": declared_names(source), "locked": sorted(locked_names(source)),
             "memory": limits.memory_bytes, "files": limits.file_bytes,
             "seconds": limits.judge_seconds, "call_seconds": limits.cell_seconds}
 

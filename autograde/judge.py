@@ -103,6 +103,7 @@ class _Learner:
         self.argv, self.program = argv, program
         self.declared = sorted(set(declared or ()))
         self.skip: list[str] = []
+        self.locked: list[str] | None = None
         self.loading: str | None = None
         self.memory, self.files = memory, files
         self.call_seconds, self.deadline = call_seconds, deadline
@@ -119,6 +120,7 @@ class _Learner:
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         job = {"program": self.program, "memory": self.memory, "files": self.files,
+               "locked": self.locked,
                "declared": self.declared, "skip": self.skip, "cell_seconds": self.call_seconds}
         self._send(job)
 
@@ -327,6 +329,8 @@ def judge(job: dict[str, Any], notes: list[str] | None = None) -> list[Verdict]:
     learner = _Learner(job["learner_argv"], job["program"], int(job["memory"]), int(job["files"]),
                        float(job["call_seconds"]), deadline,
                        declared=[n for names in declared.values() for n in names])
+    if isinstance(job.get("locked"), list):
+        learner.locked = [str(n) for n in job["locked"]]
     verdicts: list[Verdict] = []
     ns: dict[str, Any] = {"__name__": "__main__"}
     _arm_tripwires()

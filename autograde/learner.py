@@ -12,6 +12,7 @@ however it was captured: alias, default argument, getattr) is refused: the tripw
 
 Protocol (JSON lines on the original stdin/stdout; the learner's prints go to /dev/null):
   <- {"program": [{"cell": id, "kind": "setup"|"answer", "source": str}], "declared": [name],
+      "locked": [name] (restored after each answer cell; default: every setup name),
       "skip": [cell id], "cell_seconds": s, "memory": n, "files": n}
   -> {"loading": id} before each answer cell runs (the judge skips a cell that kills or hangs
      this process, and starts again)
@@ -156,6 +157,7 @@ def _load(job: dict[str, Any], ns: dict[str, Any],
     program = job["program"]
     declared = set(job.get("declared") or ())
     skip = set(job.get("skip") or ())
+    protect = set(job["locked"]) if isinstance(job.get("locked"), list) else None
     seconds = float(job.get("cell_seconds") or 60.0)
     cells: dict[str, Any] = {}
     errors: list[str] = []
@@ -174,7 +176,7 @@ def _load(job: dict[str, Any], ns: dict[str, Any],
                     except BaseException as exc:  # noqa: BLE001 - a broken definition defines nothing
                         errors.append(f"{cid}: {type(exc).__name__}")
                 for name in defined_names([node]):
-                    if name in ns:
+                    if name in ns and (protect is None or name in protect):
                         locked[name] = ns[name]
             continue
         if cid in skip:
