@@ -38,7 +38,7 @@ from typing import Any
 
 from . import TRUST_PATH, audit, errors, forge, redteam, taxonomy, unsafe
 from .agent import Context, ScriptedPlanner, scopes_for
-from .clock import LAB_EPOCH
+from .clock import LAB_EPOCH, ManualClock
 from .policy import AgentRequest
 from .redact import Redactor
 from .vault import IssuedToken, Vault
@@ -199,7 +199,9 @@ class _Plan:
 
 
 def _expired(w: redteam.Wiring, vault: Vault, issued: IssuedToken) -> tuple[str, str]:
-    w.clock.advance(3600)
+    clock = w.clock
+    assert isinstance(clock, ManualClock), "the simulator runs on the lab's manual clock"
+    clock.advance(3600)
     return issued.token, "presented 3600 s after it was issued"
 
 
@@ -228,7 +230,9 @@ def _injected(w: redteam.Wiring, vault: Vault, session: str) -> tuple[tuple[str,
                                headers={"Authorization": f"Bearer {key.reveal()}"},
                                json={"title": "refund missing", "body": text,
                                      "customer": "mallory@example.com"})
-    ticket = str(filed.json()["id"])
+    body = filed.json()
+    assert isinstance(body, dict), "the ticket service answers a JSON object"
+    ticket = str(body["id"])
     read = vault.request(AgentRequest(tenant="acme", user="alice", agent="helpdesk-bot",
                                       session=session, task="triage", tool="tickets",
                                       scopes=("tickets:read",), ttl=300))
