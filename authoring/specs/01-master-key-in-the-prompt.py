@@ -513,6 +513,7 @@ grading.expect_same(_leaks("credentials=" + _blob, SECRET_VALUES),
 grading.expect_same(_leaks(debug_log[0], SECRET_VALUES), [("oauth:client_secret", "base64")],
                     "base64 at every alignment", "the Basic header carries the client secret")
 _hex = SECRET_VALUES["payments"].encode().hex()
+assert _mixed_case(_hex) not in (_hex, _hex.upper())  # truly mixed, not upper case by accident
 for _spelling in (_hex, _hex.upper(), _mixed_case(_hex)):
     grading.expect_same(_leaks("key bytes: " + _spelling, SECRET_VALUES), [("payments", "hex")],
                         "hex in any letter case", "a dump of the payments key in lower, upper or "
