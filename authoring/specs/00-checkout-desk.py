@@ -107,7 +107,6 @@
 # Question 4 is the one people skip: a check is worth what stands behind it.
 
 # %% locked id=setup
-import copy
 import json
 
 from course import TRUST_PATH, grading, simulator
