@@ -360,9 +360,10 @@ def _code(claims, connector, method, path, args=None):
         got = authorize(claims, connector, method, path, args)
     if got is None:
         return None
-    grading.expect(type(got) is tuple and len(got) == 2 and all(type(x) is str for x in got),
-                   "a refusal carries a code and a reason", "refuse with a (code, reason) pair "
-                   "of two strings, allow with None")
+    grading.expect(type(got) is tuple and len(got) == 2 and all(type(x) is str for x in got)
+                   and len(got[1].split()) >= 2, "a refusal carries a code and a reason",
+                   "refuse with a (code, reason) pair: a code and a short sentence; allow with "
+                   "None")
     return got[0]
 
 
@@ -408,20 +409,10 @@ grading.expect_same(_code(_approved, _P, "POST", "/environments/production/deplo
                     "the pass was approved for version 1.4.2; other arguments must be refused")
 print("authorize: visible checks passed")
 ### BEGIN HIDDEN TESTS
-def _authz(claims, connector, method, path, args=None):
-    with grading.tripwire(connectors.Connector, "operation_for"), \
-            grading.tripwire(connectors.Operation, "matches"), \
-            grading.tripwire(broker, "authorize_call"):
-        got = authorize(claims, connector, method, path, args)
-    if got is None:
-        return None
-    grading.expect(type(got) is tuple and len(got) == 2 and all(type(x) is str for x in got)
-                   and len(got[1].split()) >= 2, "a refusal carries a code and a reason",
-                   "a refusal this notebook does not show was not a (code, sentence) pair")
-    return got[0]
-
-
-assert not grading.source_mentions(authorize, "authorize_call", "operation_for", ".matches(")
+_authz = _code  # the same tripwires and shape check as above, on calls not shown
+grading.expect(grading.source_mentions(authorize, "authorize_call", "operation_for",
+                                       ".matches(") == (), "does its own work",
+               "the answer names the kit's reference for this check")
 _T, _Pay, _D = CATALOG["tickets"], CATALOG["payments"], CATALOG["deploy:staging"]
 _rw = make_claims("tickets", ["tickets:read", "tickets:write"])
 _ro = make_claims("tickets", ["tickets:read"])
@@ -481,9 +472,8 @@ for _claims, _conn, _method, _path, _args, _want, _property in _unseen:
     grading.expect_same(_authz(_claims, _conn, _method, _path, _args), _want, _property,
                         "a call this notebook does not show got the wrong decision")
 for _path in ("/files/a//b", "/files/x?y=1", "/files/%2e%2e", "/files/a b", "/files/\u0430"):
-    grading.expect_same(_authz(_files, _loose, "GET", _path), _NA,
-                        "only plain paths reach the patterns",
-                        "a loosely written pattern let a path trick through")
+    grading.expect_same(_authz(_files, _loose, "GET", _path), _NA, "only plain paths reach the "
+                        "patterns", "a loosely written pattern let a path trick through")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -555,11 +545,7 @@ grading.expect(_out["path"] == "/charges" and not any(
 print("outgoing_request: visible checks passed")
 ### BEGIN HIDDEN TESTS
 def _built(claims, tool, method, path, body=None):
-    with grading.tripwire(connectors.Connector, "inject"):
-        out = outgoing_request(claims, CATALOG[tool], method, path, body, STORE)
-    grading.expect(type(out) is dict, "a plain request description",
-                   "a request this notebook does not show was not a dict")
-    return out
+    return _sent(claims, tool, method, path, body)[0]  # built under the tripwire, and sent
 
 
 for _tenant in ("acme", "globex"):
@@ -697,15 +683,10 @@ grading.expect_same(_clean("nothing to see " + _tickets_key[:6], (_key,)),
                     "text without a listed secret must come back unchanged")
 print("redact: visible checks passed")
 ### BEGIN HIDDEN TESTS
-def _redact_checked(text, secrets):
-    with grading.tripwire(redaction, "encoded_forms", "Redactor", "contains_secret", "_b64_cores"):
-        out = redact(text, tuple(secrets))
-    grading.expect(type(out) is str, "redaction returns text", "return a str")
-    return out
-
-
-assert not grading.source_mentions(redact, "encoded_forms", "Redactor", "contains_secret",
-                                   "_b64_cores")
+_redact_checked = _clean  # the same tripwires and type check as above, on texts not shown
+grading.expect(grading.source_mentions(redact, "encoded_forms", "Redactor", "contains_secret",
+                                       "_b64_cores") == (), "does its own work",
+               "the answer names the kit's redaction reference")
 _special = "\u00e9t\u00e9/\u00fcber+key==\"quoted\" & more"
 _spaced = "correct horse battery staple"
 _world_keys = [hardened.store.get("globex", n).reveal() for n in ("payments", "tickets",
@@ -734,15 +715,15 @@ for _secret in _all:
     for _before in ("", "a", "ab", "Basic user:", "{\"k\": \"v\", \"secret\": \""):
         _blob = base64.b64encode((_before + _secret + " tail").encode()).decode()
         _out = _redact_checked("x " + _blob + " y", _all)
-        grading.expect(len(_detector.find(_out)) == 0 and "[REDACTED]" in _out,
-                       "base64 inside a blob is still the key",
+        grading.expect(len(_detector.find(_out)) == 0 and "[REDACTED]" in _out, "base64 inside "
+                       "a blob is still the key",
                        "a secret base64'd inside a longer text this notebook does not show "
                        "survived")
 _secrets = tuple(STORE["acme"].values())
 for _wrapped in (urllib.parse.quote(raw.text, safe=""), raw.text.encode().hex(), json.dumps(raw.text),
                  base64.urlsafe_b64encode(("{\"echo\": " + raw.text + "}").encode()).decode()):
-    grading.expect(leaks(_redact_checked(_wrapped, _secrets)) == [],
-                   "the echoed key never reaches the agent",
+    grading.expect(leaks(_redact_checked(_wrapped, _secrets)) == [], "the echoed key never "
+                   "reaches the agent",
                    "the payments echo, wrapped in an encoding, still held a key")
 for _text in ("", "plain text", "sk_live_ is a prefix, not a key", json.dumps({"ok": True})):
     grading.expect_same(_redact_checked(_text, _secrets), _text, "no over-redaction",
@@ -1184,8 +1165,6 @@ except NotImplementedError:
 # the brokered agent of your wiring.
 
 # %%
-import matplotlib.pyplot as plt  # noqa: E402
-
 try:
     places = {
         "trace / output": ("\n".join(naive.trace), "\n".join(report.observations)),
@@ -1193,22 +1172,9 @@ try:
                             "\n".join([brokered.system_prompt, *brokered.memory])),
         "collector": (loot, ""),
     }
-    counts = {p: (len(LEAK_DETECTOR.find(a)), len(LEAK_DETECTOR.find(b)))
-              for p, (a, b) in places.items()}
-    for p, (n, b) in counts.items():
-        print(f"{p:<16} naive={n:>2}  brokered={b:>2}")
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    xs = range(len(counts))
-    ax.bar([x - 0.2 for x in xs], [n for n, _ in counts.values()], width=0.4,
-           color="#d8512a", label="naive agent (notebook 01)")
-    ax.bar([x + 0.2 for x in xs], [b for _, b in counts.values()], width=0.4,
-           color="#174b43", label="brokered, your wiring")
-    ax.set_xticks(list(xs), list(counts))
-    ax.set_ylabel("credential occurrences")
-    ax.set_title("Where the credentials are after one injected ticket")
-    ax.legend()
-    plt.tight_layout()
-    plt.show()
+    print(f"{'':<16} {'naive (01)':>10} {'yours':>6}")
+    for p, (a, b) in places.items():
+        print(f"{p:<16} {len(LEAK_DETECTOR.find(a)):>10} {len(LEAK_DETECTOR.find(b)):>6}")
 except NameError:
     print("run the brokered agent above first")
 
