@@ -1129,7 +1129,8 @@ day_vault = vault.Vault.lab(policy=policy.GrantPolicy([support_grant, with_end_d
                             clock=day_clock, log=day_log)
 
 
-def attempt(session, request):
+def attempt(request):
+    """Ask the day's vault; a refusal is written to the log, which is all this day needs."""
     try:
         day_vault.request(request)
     except errors.AccessDenied:
@@ -1137,19 +1138,18 @@ def attempt(session, request):
 
 
 ana_deploy = day_vault.open_session(tenant="acme", user="ana", agent="deploy-bot")
-attempt(ana_deploy, hotfix_request(ana_deploy.id))                        # the incident, day 0
-day_clock.set(INCIDENT + 21 * DAY)                                         # day 21
+attempt(hotfix_request(ana_deploy.id))  # the incident, day 0
+day_clock.set(INCIDENT + 21 * DAY)  # day 21
 ana_support = day_vault.open_session(tenant="acme", user="ana", agent="support-bot")
-attempt(ana_support, ask(session=ana_support.id))
-attempt(ana_support, ask(session=ana_support.id, scopes=("tickets:delete", "tickets:read")))
-attempt(ana_support, ask(session=ana_support.id, task="refund"))
-attempt(ana_support, ask(session=ana_support.id, tool="payments",
-                         scopes=("payments:read", "payments:refund")))
+attempt(ask(session=ana_support.id))
+attempt(ask(session=ana_support.id, scopes=("tickets:delete", "tickets:read")))
+attempt(ask(session=ana_support.id, task="refund"))
+attempt(ask(session=ana_support.id, tool="payments", scopes=("payments:read", "payments:refund")))
 bob_deploy = day_vault.open_session(tenant="acme", user="bob", agent="deploy-bot")
-attempt(bob_deploy, hotfix_request(bob_deploy.id, user="bob"))
+attempt(hotfix_request(bob_deploy.id, user="bob"))
 ana_notes = day_vault.open_session(tenant="acme", user="ana", agent="deploy-bot")
-attempt(ana_notes, ask(session=ana_notes.id, agent="deploy-bot", task="release-notes"))
-attempt(ana_notes, hotfix_request(ana_notes.id))                          # the steered request
+attempt(ask(session=ana_notes.id, agent="deploy-bot", task="release-notes"))
+attempt(hotfix_request(ana_notes.id))  # the steered request
 
 DAY_LOG = [json.loads(line) for line in day_log.lines()]  # what on-call reads: the lines on disk
 
