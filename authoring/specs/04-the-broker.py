@@ -743,9 +743,9 @@ grading.expect_same(_redact_checked(_other, (_key,)), _other, "no over-redaction
 # place where a running lab is assembled: `lab.HARDENED` names the piece in every slot of the
 # trust path, and `.replace(...)` swaps some of them. Your wiring keeps the kit's vault, token
 # verifier, replay guard and access log, and puts **your `authorize`** in the broker's call
-# check. Your `redact` gets a slot too: the kit broker's own redaction is switched off
-# (`redact=False`) and every answer reaches the agent only through `YourRedaction`, which
-# covers it with your function and nothing else. So in this wiring, a prefix your `authorize`
+# check (its `authorize=` slot). The broker's `redact=` slot is a switch, not a function, so
+# your wiring switches the kit's own redaction off (`redact=False`) and hands every answer to the
+# agent only through `YourRedaction`, which covers it with your function and nothing else. So in this wiring, a prefix your `authorize`
 # lets through reaches the service, and a spelling your `redact` misses reaches the agent.
 
 # %% locked id=your-wiring
@@ -1143,7 +1143,7 @@ except NotImplementedError:
 #   operations the pass's scopes cover: a path that extends an operation, walks up with `..`,
 #   carries a query string or uses another method was refused `operation_not_allowed`, a write
 #   with a read pass `scope_missing`, swapped arguments under an approval `approval_mismatch`,
-#   and your broker agreed with the kit's on every call of section 3.
+#   and your broker decided the calls of section 3 that its call check owns as the kit's did.
 # - Your `outgoing_request` built requests each real service accepted, with the key of the
 #   pass's tenant in the one header the kit would use, whatever tenant the body named.
 # - Your `redact`, the only redaction between the services and the agent in your wiring, left
