@@ -490,20 +490,125 @@ def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
             "seconds": limits.judge_seconds, "call_seconds": limits.cell_seconds}
 
 
-def run_judge(job: dict[str, Any], *, seconds: float) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """Run the judge process; (verdicts by grade_id, error or None)."""
-    with tempfile.TemporaryDirectory(prefix="vl-judge-") as tmp:
+class Zygote:
+    """A judge process for one source notebook that ran the source's leading setup cells
+    once and forks a child per submission (`autograde.judge.serve`). The judge is trusted
+    code, so sharing its warm state is safe; the learner's process stays fresh per
+    submission. One per worker process and source notebook; it ends with the worker."""
+
+    def __init__(self, prefix: list[dict[str, Any]]) -> None:
+        import multiprocessing.util
+
+        self.tmp = tempfile.mkdtemp(prefix="vl-judge-")
         env = sandbox_env()
-        env.update(HOME=tmp, TMPDIR=tmp, MPLCONFIGDIR=tmp, IPYTHONDIR=tmp)
+        env.update(HOME=self.tmp, TMPDIR=self.tmp, MPLCONFIGDIR=self.tmp, IPYTHONDIR=self.tmp)
+        self.proc = subprocess.Popen([*python_cmd("autograde.judge"), "--serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.tmp,
+                                     env=env, start_new_session=True)
+        self._buf = bytearray()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"prefix": prefix}).encode() + b"\n")
+        self.proc.stdin.flush()
+        self.ready: int | None = None
+        multiprocessing.util.Finalize(self, Zygote._close, args=(self.proc, self.tmp), exitpriority=10)
+
+    @staticmethod
+    def _close(proc: subprocess.Popen[bytes], tmp: str) -> None:
+        import shutil
+
+        with contextlib.suppress(OSError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def _line(self, deadline: float) -> dict[str, Any]:
+        import select
+
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise EOFError
+                self._buf += chunk
+        line, _, rest = bytes(self._buf).partition(b"\n")
+        self._buf = bytearray(rest)
+        return json.loads(line)
+
+    def judge(self, job: dict[str, Any], seconds: float) -> bytes:
+        """The judge's answer (bytes, as `main` writes it). Raises OSError, TimeoutError,
+        EOFError or ValueError when the zygote cannot answer (the caller falls back)."""
+        deadline = time.monotonic() + seconds
+        if self.ready is None:
+            self.ready = int(self._line(deadline + 60)["ready"])
+        reply = Path(self.tmp) / f"reply-{os.getpid()}-{time.monotonic_ns()}.json"
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({**job, "reply_path": str(reply)}).encode() + b"\n")
+        self.proc.stdin.flush()
+        pid = int(self._line(deadline)["pid"])
         try:
-            proc = subprocess.run(python_cmd("autograde.judge"), input=json.dumps(job).encode(),
-                                  capture_output=True, timeout=seconds + 15, cwd=tmp, env=env)
-        except subprocess.TimeoutExpired:
+            self._line(deadline)
+        except TimeoutError:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+            self._line(time.monotonic() + 10)
+            raise
+        try:
+            return reply.read_bytes()
+        finally:
+            reply.unlink(missing_ok=True)
+
+
+_ZYGOTES: dict[str, Zygote | None] = {}
+
+
+def _zygote(key: str, job: dict[str, Any]) -> Zygote | None:
+    from .judge import split_prefix
+
+    if key not in _ZYGOTES:
+        try:
+            _ZYGOTES[key] = Zygote(split_prefix(job["cells"])[0])
+        except OSError:
+            _ZYGOTES[key] = None
+    return _ZYGOTES[key]
+
+
+def run_judge(job: dict[str, Any], *, seconds: float,
+              zygote: str | None = None) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Run the judge; (verdicts by grade_id, error or None). With `zygote` (a key naming the
+    source notebook), a warm judge for that source forks per call; a zygote that fails is
+    dropped and the job runs in a fresh judge process instead."""
+    stdout: bytes | None = None
+    warm = _zygote(zygote, job) if zygote else None
+    if warm is not None:
+        try:
+            stdout = warm.judge(job, seconds + 15)
+        except TimeoutError:
             return {}, "the judge ran out of time"
-    if proc.returncode != 0:
-        return {}, f"the judge failed (exit {proc.returncode})"
+        except (OSError, EOFError, ValueError, KeyError, TypeError):
+            Zygote._close(warm.proc, warm.tmp)
+            _ZYGOTES[zygote] = None  # type: ignore[index]
+            stdout = None
+    if stdout is None:
+        with tempfile.TemporaryDirectory(prefix="vl-judge-") as tmp:
+            env = sandbox_env()
+            env.update(HOME=tmp, TMPDIR=tmp, MPLCONFIGDIR=tmp, IPYTHONDIR=tmp)
+            try:
+                proc = subprocess.run(python_cmd("autograde.judge"), input=json.dumps(job).encode(),
+                                      capture_output=True, timeout=seconds + 15, cwd=tmp, env=env)
+            except subprocess.TimeoutExpired:
+                return {}, "the judge ran out of time"
+        if proc.returncode != 0:
+            return {}, f"the judge failed (exit {proc.returncode})"
+        stdout = proc.stdout
     try:
-        data = json.loads(proc.stdout)
+        data = json.loads(stdout)
         if not isinstance(data, dict) or "error" in data:
             return {}, str(data.get("error", "the judge's answer was unreadable"))[:200]
         out = {str(v["grade_id"]): {"status": str(v["status"]), "reason": str(v.get("reason", ""))[:400],
@@ -549,9 +654,11 @@ def _work(task: _Task, sandbox: Sandbox, engine: str = "ipython") -> _Outcome:
     limits = task.course.limits
     learner_argv = sandbox.wrap(python_cmd("autograde.learner"))
     job = judge_job(task.source, task.sanitized, learner_argv=learner_argv, limits=limits)
+    zkey = f"{task.source.assignment}/{task.source.notebook}/{task.source.digest}"
     box: dict[str, Any] = {}
     judge_thread = threading.Thread(
-        target=lambda: box.update(r=run_judge(job, seconds=limits.judge_seconds)), daemon=True)
+        target=lambda: box.update(r=run_judge(job, seconds=limits.judge_seconds, zygote=zkey)),
+        daemon=True)
     judge_thread.start()
     executed = task.sanitized
     run = feedback_copy(executed, task.source)

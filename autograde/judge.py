@@ -79,6 +79,8 @@ def _arm_tripwires() -> None:
     except Exception:  # noqa: BLE001 - a course without the grading helpers
         return
     original = grading.tripwire
+    if getattr(original, "_crosses", False):
+        return
 
     @contextlib.contextmanager
     def tripwire(owner: Any, *names: str) -> Any:
@@ -92,6 +94,7 @@ def _arm_tripwires() -> None:
             for wire in added:
                 _WIRES.remove(wire)
 
+    tripwire._crosses = True  # type: ignore[attr-defined]
     grading.tripwire = tripwire
 
 
@@ -318,10 +321,39 @@ def _declared(job: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def judge(job: dict[str, Any], notes: list[str] | None = None) -> list[Verdict]:
+def split_prefix(cells: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the source's leading setup cells, every other cell in order). Placeholders of cells
+    the learner added (which declare nothing) do not end the prefix."""
+    prefix: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    for cell in cells:
+        if cell["kind"] == "setup" and all(c["kind"] == "answer" and not c["source"] for c in rest):
+            prefix.append(cell)
+        else:
+            rest.append(cell)
+    return prefix, rest
+
+
+def run_setup(cells: list[dict[str, Any]], ns: dict[str, Any]) -> None:
+    """Run trusted setup cells in `ns` (their prints go nowhere, their failures are theirs)."""
+    out = io.StringIO()
+    for cell in cells:
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                exec(compile(cell["source"], "<check>", "exec"), ns)
+        except BaseException:  # noqa: BLE001 - as in a cold judge: a failing setup cell moves on
+            pass
+        out.seek(0)
+        out.truncate()
+
+
+def judge(job: dict[str, Any], notes: list[str] | None = None,
+          warm: tuple[dict[str, Any], int] | None = None) -> list[Verdict]:
     """Run the checks of `job` (see `autograde.grade`) and return one verdict per test cell;
     `notes` receives what a human should know about loading the learner's cells (a cell
-    that stopped the learner's process, a locked name or builtin restored)."""
+    that stopped the learner's process, a locked name or builtin restored). `warm` is a
+    namespace in which the job's first n setup cells (`split_prefix`) already ran (a forked
+    judge zygote): they are not run again."""
     from .marshal import NotPlainData, decode
 
     deadline = time.monotonic() + float(job["seconds"])
@@ -333,6 +365,11 @@ def judge(job: dict[str, Any], notes: list[str] | None = None) -> list[Verdict]:
         learner.locked = [str(n) for n in job["locked"]]
     verdicts: list[Verdict] = []
     ns: dict[str, Any] = {"__name__": "__main__"}
+    cells = list(job["cells"])
+    if warm is not None:
+        ns = warm[0]
+        prefix, rest = split_prefix(cells)
+        cells = prefix[warm[1]:] + rest if warm[1] <= len(prefix) else rest
     _arm_tripwires()
     try:
         ready: dict[str, Any] | None = None
@@ -340,7 +377,7 @@ def judge(job: dict[str, Any], notes: list[str] | None = None) -> list[Verdict]:
             learner.launch()
         except Refusal as exc:
             ready = {"cells": {}, "load_errors": [str(exc)]}
-        for cell in job["cells"]:
+        for cell in cells:
             kind, cid, source = cell["kind"], cell["cell"], cell["source"]
             if kind != "setup" and ready is None:
                 try:
@@ -415,5 +452,94 @@ def main() -> None:
     out.flush()
 
 
+def _safe_to_fork() -> bool:
+    """One OS thread and no child process: a fork copies this state faithfully (a setup
+    that started a server thread would leave its children talking to nobody)."""
+    try:
+        if len(os.listdir("/proc/self/task")) != 1:
+            return False
+        children = open(f"/proc/self/task/{os.getpid()}/children").read().split()  # noqa: SIM115
+        return not children
+    except OSError:
+        return False
+
+
+def serve() -> None:
+    """A judge zygote for one source notebook. Reads {"prefix": [setup cells]} and runs them
+    once (only if they leave a state that can be forked: one thread, no child process;
+    otherwise only their modules are imported), answers {"ready": n}; then for each job line
+    forks a child that judges it as `main` would, writing the answer to the job's
+    "reply_path", and answers {"pid": p} then {"done": status}. Ends at end of input."""
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    stdin = sys.stdin.buffer
+    first = json.loads(stdin.readline())
+    prefix = list(first.get("prefix", []))
+    _arm_tripwires()
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    ran = 0
+    probe = os.fork()
+    if probe == 0:  # run the prefix in a throwaway child: does it stay forkable?
+        run_setup(prefix, {"__name__": "__main__"})
+        os._exit(0 if _safe_to_fork() else 3)
+    _, status = os.waitpid(probe, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        run_setup(prefix, ns)
+        ran = len(prefix) if _safe_to_fork() else -1
+    if ran <= 0:
+        ns, ran = {"__name__": "__main__"}, 0
+        _preimport(prefix)
+    out.write(json.dumps({"ready": ran}) + "\n")
+    out.flush()
+    for line in stdin:
+        job = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                stdin.close()
+                notes: list[str] = []
+                verdicts = judge(job, notes, warm=(ns, ran) if ran else None)
+                text = json.dumps({"verdicts": [{"grade_id": v.grade_id, "status": v.status,
+                                                 "reason": v.reason, "learner_made": v.learner_made,
+                                                 "tripwire": v.tripwire} for v in verdicts],
+                                   "notes": notes})
+            except BaseException as exc:  # noqa: BLE001 - recorded as the notebook's reason
+                text = json.dumps({"error": f"the judge stopped ({type(exc).__name__})"})
+                code = 1
+            try:
+                with open(job["reply_path"], "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError:
+                code = 2
+            os._exit(code)
+        out.write(json.dumps({"pid": pid}) + "\n")
+        out.flush()
+        _, status = os.waitpid(pid, 0)
+        out.write(json.dumps({"done": status}) + "\n")
+        out.flush()
+
+
+def _preimport(cells: list[dict[str, Any]]) -> None:
+    """Import the modules the setup cells import (warm for every child), nothing else."""
+    import importlib
+
+    from .learner import _parse
+
+    for cell in cells:
+        tree = _parse(cell["source"])
+        for node in (tree.body if tree is not None else []):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                try:
+                    importlib.import_module(name)
+                except BaseException:  # noqa: BLE001 - the child will report it
+                    continue
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        main()

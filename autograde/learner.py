@@ -73,6 +73,13 @@ def defined_names(nodes: list[ast.stmt]) -> list[str]:
     return names
 
 
+def _is_submodule(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError, AttributeError):
+        return False
+
+
 class _LazyModule:
     """`import a.b as c` from a setup cell, imported on first use: most setup imports (a
     plotting library) are for demos the learner's functions never touch."""
@@ -91,7 +98,13 @@ class _LazyModule:
 
 
 def _lazy_import(node: ast.stmt, ns: dict[str, Any]) -> bool:
-    """Bind a setup cell's plain `import` lazily; False for anything else."""
+    """Bind a setup cell's plain `import`, or a `from package import submodule`, lazily;
+    False for anything else (a class or function imported by name is imported now)."""
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
+            all(a.name != "*" and _is_submodule(f"{node.module}.{a.name}") for a in node.names):
+        for alias in node.names:
+            ns[alias.asname or alias.name] = _LazyModule(f"{node.module}.{alias.name}", top=False)
+        return True
     if not isinstance(node, ast.Import):
         return False
     for alias in node.names:

@@ -306,3 +306,36 @@ def test_code_the_release_contains_and_urllib_parse_are_not_findings() -> None:
     assert hostile.code_findings([("extra", demo)], given={demo}) == ()
     assert hostile.code_findings([("a", "import urllib.parse\nfrom urllib.parse import quote")]) == ()
     assert hostile.code_findings([("a", "import urllib.request")]) != ()
+
+
+# ---- the judge zygote: setup once per source, a fresh fork per submission
+
+def test_a_warm_judge_forks_a_fresh_state_per_submission() -> None:
+    from autograde.grade import _ZYGOTES, run_judge
+
+    job = _job("def f(x):\n    return x\n", "SEEN.append(1)\nassert len(SEEN) == 1 and f(2) == 2",
+               setup="SEEN = []")
+    try:
+        for _ in range(3):  # a check that mutates the setup's state never sees another's
+            verdicts, error = run_judge(job, seconds=20, zygote="test-fresh")
+            assert error is None and verdicts["test_f"]["status"] == PASS
+        assert _ZYGOTES["test-fresh"] is not None and _ZYGOTES["test-fresh"].ready == 1
+    finally:
+        zygote = _ZYGOTES.pop("test-fresh", None)
+        if zygote is not None:
+            zygote._close(zygote.proc, zygote.tmp)
+
+
+def test_a_setup_that_starts_a_thread_is_not_forked_warm() -> None:
+    from autograde.grade import _ZYGOTES, run_judge
+
+    setup = "import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()"
+    job = _job("def f(x):\n    return x\n", "assert f(2) == 2", setup=setup)
+    try:
+        verdicts, error = run_judge(job, seconds=20, zygote="test-thread")
+        assert error is None and verdicts["test_f"]["status"] == PASS
+        assert _ZYGOTES["test-thread"].ready == 0  # the setup runs in each child instead
+    finally:
+        zygote = _ZYGOTES.pop("test-thread", None)
+        if zygote is not None:
+            zygote._close(zygote.proc, zygote.tmp)
