@@ -308,9 +308,17 @@ class Vault:
 
     # -- logging --------------------------------------------------------------
     def _log_decision(self, r: AgentRequest, allowed: bool, code: str, reason: str) -> None:
+        """One decision line: the request's claims, and who the named session really is.
+
+        ``session_holder`` (tenant/user/agent of the session the vault opened, or
+        ``none``) sits beside the claimed user, so an impersonation is visible on
+        the line itself, without joining it to the session's opening.
+        """
+        s = self._sessions.get(r.session)
+        holder = f"{s.tenant}/{s.user}/{s.agent}" if s is not None else "none"
         self._log("decision", tenant=r.tenant, user=r.user, agent=r.agent, session=r.session,
                   task=r.task, tool=r.tool, scopes=r.scopes, decision="allow" if allowed else "deny",
-                  reason=code, detail=reason, facts=_facts(r))
+                  reason=code, detail=reason, facts={**_facts(r), "session_holder": holder})
 
     def _log(self, event: str, **fields: Any) -> None:
         if self.log is not None:

@@ -298,3 +298,15 @@ def test_a_token_minted_from_an_approval_is_single_use(lab):
     assert issued.claims.single_use is True  # one human yes allows one call
     helpdesk = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
     assert vault.request(req(helpdesk.id)).claims.single_use is False
+
+
+def test_a_decision_line_names_who_really_holds_the_session(lab):
+    vault, log = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    with pytest.raises(errors.AccessDenied):
+        vault.request(req(s.id, user="bob"))
+    line = log.events()[-1]
+    assert (line.user, line.fact("session_holder")) == ("bob", "acme/alice/helpdesk-bot")
+    with pytest.raises(errors.AccessDenied):
+        vault.request(req("sess-9999"))
+    assert log.events()[-1].fact("session_holder") == "none"
