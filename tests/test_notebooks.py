@@ -195,7 +195,7 @@ def _blank_runs_with_only_unfinished_work(released: Path) -> None:
 #: three planted mistakes, and no mark scheme survives outside a solution region. Add a notebook
 #: here when its spec has been migrated; the others are skipped, not exempted silently.
 SECOND_EDITION = {"00-checkout-desk", "01-master-key-in-the-prompt", "02-short-lived-tokens",
-                  "03-vault-policy", "04-the-broker", "05-access-log"}
+                  "03-vault-policy", "04-the-broker", "05-access-log", "06-revocation"}
 _REGION = re.compile(r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS).*?^[ \t]*### END \1[ \t]*$",
                      re.MULTILINE | re.DOTALL)
 
