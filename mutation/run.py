@@ -65,24 +65,43 @@ _RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 
 @dataclass(frozen=True)
 class ModuleResult:
-    """One module's verdicts: counts, the surviving mutants' names and the wall time."""
+    """One module's verdicts as mutmut gave them: counts, the mutants left alive, the wall time."""
 
     module: str
     tests: list[str]
     mutants: int
     killed: int
-    survived: int
-    equivalent: int
-    no_tests: int
+    alive: list[str]  # survived: classified at report time against tests/equivalent_mutants.md
+    no_tests: list[str]
     other: int
     seconds: float
-    survivors: list[str]
     when: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """A module's line of the report: ``alive`` split into equivalent, message-only, surviving."""
+
+    result: ModuleResult
+    equivalent: list[str]
+    message: list[str]
+    survivors: list[str]
+
+    @classmethod
+    def of(cls, r: ModuleResult, listed: dict[str, tuple[str, str]]) -> Row:
+        return cls(r, [n for n in r.alive if listed.get(n, ("",))[0] == "equivalent"],
+                   [n for n in r.alive if listed.get(n, ("",))[0] == "message"],
+                   [n for n in r.alive if n not in listed])
 
     @property
     def score(self) -> float:
-        judged = self.mutants - self.equivalent
-        return 100.0 * self.killed / judged if judged else 100.0
+        judged = self.result.mutants - len(self.equivalent)
+        return 100.0 * self.result.killed / judged if judged else 100.0
+
+    @property
+    def behaviour_score(self) -> float:
+        judged = self.result.mutants - len(self.equivalent) - len(self.message)
+        return 100.0 * self.result.killed / judged if judged else 100.0
 
 
 def test_files(module: str) -> list[str]:
@@ -93,24 +112,36 @@ def test_files(module: str) -> list[str]:
     return [f for f in files if (ROOT / f).exists()]
 
 
-def equivalent_mutants() -> dict[str, str]:
-    """Mutant name -> reason, from ``tests/equivalent_mutants.md`` (lines ``- `name`: reason``)."""
-    found: dict[str, str] = {}
+def equivalent_mutants() -> dict[str, tuple[str, str]]:
+    """Mutant name -> (kind, reason), from ``tests/equivalent_mutants.md``.
+
+    Lines read ``- `course.<module>.<mutant>`: reason``. Those under a heading that starts
+    with "Message" are *message-only* (they change the prose of an error whose class and
+    reason code or claim name the tests assert); all others are *equivalent* (no observable
+    change at all).
+    """
+    found: dict[str, tuple[str, str]] = {}
+    kind = "equivalent"
     if EQUIVALENTS.exists():
         for line in EQUIVALENTS.read_text("utf-8").splitlines():
+            if line.startswith("## "):
+                kind = "message" if line[3:].strip().lower().startswith("message") else "equivalent"
+                continue
             m = re.match(r"^\s*[-*]\s*`(?P<name>course\.[^`]+)`\s*[:\u2014-]\s*(?P<why>.+)$", line)
             if m:
-                found[m["name"]] = m["why"].strip()
+                found[m["name"]] = (kind, m["why"].strip())
     return found
 
 
-def mutmut_section(module: str, tests: list[str]) -> str:
+def mutmut_section(module: str) -> str:
     lines = [
         "",
         "[tool.mutmut]",
         'source_paths = ["course/"]',
         f'only_mutate = ["course/{module}.py"]',
-        "pytest_add_cli_args_test_selection = [" + ", ".join(json.dumps(t) for t in tests) + "]",
+        # The scratch tests/ holds only this module's files: naming the folder (not the files)
+        # keeps mutmut's cache valid when a test file is added, so --keep re-runs survivors only.
+        'pytest_add_cli_args_test_selection = ["tests/"]',
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
         "use_git_change_detection = false",
         "",
@@ -140,7 +171,7 @@ def prepare(module: str, tests: list[str], *, keep: bool) -> Path:
     pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
     if "[tool.mutmut]" in pyproject:  # the driver's section is the one in force
         pyproject = pyproject.split("[tool.mutmut]")[0]
-    (work / "pyproject.toml").write_text(pyproject + mutmut_section(module, tests), "utf-8")
+    (work / "pyproject.toml").write_text(pyproject + mutmut_section(module), "utf-8")
     return work
 
 
@@ -149,23 +180,8 @@ def mutmut_bin() -> str:
     return str(here) if here.exists() else "mutmut"
 
 
-def run_module(module: str, *, keep: bool, max_children: int, equivalents: dict[str, str]) -> ModuleResult:
-    tests = test_files(module)
-    work = prepare(module, tests, keep=keep)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTHONPATH", None)
-    log = work / "mutmut-run.log"
-    print(f"[mutate] {module}: mutmut run against {', '.join(tests)}", flush=True)
-    started = time.monotonic()
-    with log.open("w") as out:
-        proc = subprocess.run(
-            [mutmut_bin(), "run", "--max-children", str(max_children)],
-            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, check=False,
-        )
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        tail = log.read_text("utf-8", errors="replace")[-2000:]
-        raise SystemExit(f"[mutate] {module}: mutmut run failed ({proc.returncode}); see {log}\n{tail}")
+def statuses_of(module: str, work: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Every mutant of ``module`` in ``work`` -> its mutmut status (``mutmut results --all``)."""
     listing = subprocess.run(
         [mutmut_bin(), "results", "--all", "true"], cwd=work, env=env,
         capture_output=True, text=True, check=True,
@@ -175,20 +191,60 @@ def run_module(module: str, *, keep: bool, max_children: int, equivalents: dict[
         m = _RESULT_LINE.match(line)
         if m and m["name"].startswith(f"course.{module}."):
             statuses[m["name"]] = m["status"].strip()
+    return statuses
+
+
+def previous_open(module: str, work: Path) -> list[str]:
+    """The mutants a previous run in ``work`` left alive or untested ([] when there was none)."""
+    if not (work / "mutants").exists():
+        return []
+    try:
+        statuses = statuses_of(module, work)
+    except subprocess.CalledProcessError:
+        return []
+    return sorted(n for n, s in statuses.items() if s not in KILLED)
+
+
+def run_module(module: str, *, keep: bool, max_children: int,
+               equivalents: dict[str, tuple[str, str]]) -> ModuleResult:
+    tests = test_files(module)
+    work = prepare(module, tests, keep=keep)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    log = work / "mutmut-run.log"
+    print(f"[mutate] {module}: mutmut run against {', '.join(tests)}", flush=True)
+    # With --keep, mutants already killed stay killed (a test added cannot un-kill them): only
+    # the previous survivors and the mutants no test reached are run again.
+    again = rerun if keep and (rerun := previous_open(module, work)) else []
+    if again:
+        print(f"[mutate] {module}: re-running the {len(again)} mutants the last run left alive", flush=True)
+    started = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.run(
+            [mutmut_bin(), "run", "--max-children", str(max_children), *again],
+            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, check=False,
+        )
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = log.read_text("utf-8", errors="replace")[-2000:]
+        raise SystemExit(f"[mutate] {module}: mutmut run failed ({proc.returncode}); see {log}\n{tail}")
+    statuses = statuses_of(module, work, env)
     killed = sum(1 for s in statuses.values() if s in KILLED)
     alive = sorted(n for n, s in statuses.items() if s == "survived")
-    equivalent = [n for n in alive if n in equivalents]
-    survivors = [n for n in alive if n not in equivalents]
-    no_tests = sum(1 for s in statuses.values() if s == "no tests")
-    other = len(statuses) - killed - len(alive) - no_tests
+    no_tests = sorted(n for n, s in statuses.items() if s == "no tests")
+    other = len(statuses) - killed - len(alive) - len(no_tests)
     result = ModuleResult(
-        module=module, tests=tests, mutants=len(statuses), killed=killed, survived=len(survivors),
-        equivalent=len(equivalent), no_tests=no_tests, other=other, seconds=round(seconds, 1),
-        survivors=survivors, when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        module=module, tests=tests, mutants=len(statuses), killed=killed, alive=alive,
+        no_tests=no_tests, other=other, seconds=round(seconds, 1),
+        when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
-    print(f"[mutate] {module}: {result.mutants} mutants, {result.killed} killed, "
-          f"{result.survived} survived, {result.equivalent} equivalent, {result.score:.1f}% "
-          f"in {seconds:.0f} s", flush=True)
+    row = Row.of(result, equivalents)
+    print(f"[mutate] {module}: {result.mutants} mutants, {killed} killed, {len(row.survivors)} survived, "
+          f"{len(row.equivalent)} equivalent, {len(row.message)} message-only, {len(no_tests)} no tests, "
+          f"{other} other; {row.score:.1f}% in {seconds:.0f} s", flush=True)
+    if other:
+        print(f"[mutate] {module}: {other} mutants neither killed, alive nor untested "
+              "(not checked, suspicious, segfault): see `mutmut results`", flush=True)
     return result
 
 
@@ -198,23 +254,29 @@ def load_results() -> dict[str, ModuleResult]:
     return {k: ModuleResult(**v) for k, v in json.loads(RESULTS.read_text("utf-8")).items()}
 
 
-def write_report(results: dict[str, ModuleResult], equivalents: dict[str, str]) -> None:
-    ordered = [results[m] for m in MODULES if m in results]
-    RESULTS.write_text(json.dumps({r.module: asdict(r) for r in ordered}, indent=1) + "\n", "utf-8")
+def write_report(results: dict[str, ModuleResult], equivalents: dict[str, tuple[str, str]]) -> None:
+    done = [results[m] for m in MODULES if m in results]
+    RESULTS.write_text(json.dumps({r.module: asdict(r) for r in done}, indent=1) + "\n", "utf-8")
+    ordered = [Row.of(r, equivalents) for r in done]
     out = [
         "# Mutation testing report",
         "",
-        "Written by `mutation/run.py` (`make mutate`); mutmut 3 over each enforcement module, run",
-        "against the test files listed for it (only those). Score = killed / (mutants - equivalent);",
-        "a timeout counts as killed; *no tests* are mutants no listed test reaches (counted as not",
-        "killed). Equivalent mutants are listed, each with its reason, in `tests/equivalent_mutants.md`.",
+        "Written by `mutation/run.py` (`make mutate`): mutmut 3 over each enforcement module, run",
+        "against the test files listed for it (only those). *score* = killed / (mutants - equivalent);",
+        "*behaviour score* also sets aside the message-only mutants (an error's prose changed, its class",
+        "and reason code or claim name asserted). A timeout counts as killed; *no tests* are mutants no",
+        "listed test reaches (not killed). Equivalent and message-only mutants are listed, each with",
+        "its reason, in `tests/equivalent_mutants.md`.",
         "",
-        "| module | mutants | killed | survived | equivalent | no tests | score | time | run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| module | mutants | killed | survived | equivalent | message-only | no tests | score "
+        "| behaviour score | time | run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in ordered:
-        out.append(f"| `course/{r.module}.py` | {r.mutants} | {r.killed} | {r.survived} | {r.equivalent} | "
-                   f"{r.no_tests} | {r.score:.1f}% | {r.seconds:.0f} s | {r.when} |")
+    for row in ordered:
+        r = row.result
+        out.append(f"| `course/{r.module}.py` | {r.mutants} | {r.killed} | {len(row.survivors)} | "
+                   f"{len(row.equivalent)} | {len(row.message)} | {len(r.no_tests)} | {row.score:.1f}% | "
+                   f"{row.behaviour_score:.1f}% | {r.seconds:.0f} s | {r.when} |")
     missing = [m for m in MODULES if m not in results]
     if missing:
         out += ["", "Not run yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
@@ -234,13 +296,17 @@ def write_report(results: dict[str, ModuleResult], equivalents: dict[str, str]) 
         "## Tests each module was run against",
         "",
     ]
-    for r in ordered:
-        out.append(f"- `{r.module}`: " + ", ".join(f"`{t}`" for t in r.tests))
+    for row in ordered:
+        out.append(f"- `{row.result.module}`: " + ", ".join(f"`{t}`" for t in row.result.tests))
     out += ["", "## Surviving mutants (not listed as equivalent)", ""]
-    for r in ordered:
-        if r.survivors:
-            out.append(f"- `{r.module}` ({len(r.survivors)}): " + ", ".join(f"`{n}`" for n in r.survivors))
-    if not any(r.survivors for r in ordered):
+    for row in ordered:
+        if row.survivors:
+            out.append(f"- `{row.result.module}` ({len(row.survivors)}): "
+                       + ", ".join(f"`{n}`" for n in row.survivors))
+        if row.result.no_tests:
+            out.append(f"- `{row.result.module}`, reached by no listed test ({len(row.result.no_tests)}): "
+                       + ", ".join(f"`{n}`" for n in row.result.no_tests))
+    if not any(row.survivors or row.result.no_tests for row in ordered):
         out.append("None.")
     REPORT.write_text("\n".join(out) + "\n", "utf-8")
 

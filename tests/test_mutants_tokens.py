@@ -402,3 +402,85 @@ def test_key_source_handing_back_a_non_ed25519_key_is_a_disallowed_algorithm(key
 
     with pytest.raises(errors.DisallowedAlgorithmError):
         verifier(keyring, clock, keys=_Weird()).verify(tokens.issue(make_claims(clock), keyring.active))
+
+
+# --- what an operator reads: the part, the expected type, the cap (never the token) ----------------
+
+def _segments(keyring, clock):
+    return signed(make_claims(clock).to_payload(), keyring).split(".")
+
+
+def _sign_raw(keyring, head: str, body: str) -> str:
+    return f"{head}.{body}.{keys.b64url(keyring.active.private.sign(f'{head}.{body}'.encode()))}"
+
+
+@pytest.mark.parametrize("part", ["header", "payload", "signature"])
+def test_a_non_canonical_segment_is_malformed_naming_its_part(keyring, clock, part):
+    segments = _segments(keyring, clock)
+    index = ["header", "payload", "signature"].index(part)
+    segments[index] = segments[index][:4] + "!" + segments[index][4:]
+    with pytest.raises(errors.MalformedTokenError) as err:
+        verifier(keyring, clock).verify(".".join(segments))
+    assert part in str(err.value)
+    assert [p for p in ("header", "payload", "signature") if p in str(err.value)] == [part]
+
+
+@pytest.mark.parametrize(("header", "payload"), [(b"[1]", None), (b"{\"alg\":", None),
+                                                 (None, b"[1]"), (None, b"not json")])
+def test_a_segment_that_is_not_a_json_object_is_malformed_naming_its_part(keyring, clock, header, payload):
+    head, body, _ = _segments(keyring, clock)
+    if header is not None:
+        head = keys.b64url(header)
+    if payload is not None:
+        body = keys.b64url(payload)
+    with pytest.raises(errors.MalformedTokenError) as err:
+        verifier(keyring, clock).verify(_sign_raw(keyring, head, body))
+    part = "header" if header is not None else "payload"
+    assert part in str(err.value) and ({"header", "payload"} - {part}).isdisjoint(str(err.value).split())
+
+
+def test_wrong_typ_names_the_expected_type(keyring, clock):
+    token = signed(make_claims(clock).to_payload(), keyring, typ="JWT")
+    with pytest.raises(errors.InvalidClaimError) as err:
+        verifier(keyring, clock).verify(token)
+    assert tokens.TOKEN_TYPE in str(err.value) and "JWT" not in str(err.value).replace("vault+jwt", "")
+
+
+def test_leeway_refusal_names_the_cap(keyring, clock):
+    with pytest.raises(errors.ConfigurationError) as err:
+        verifier(keyring, clock, leeway=tokens.MAX_LEEWAY + 1)
+    assert str(tokens.MAX_LEEWAY) in str(err.value)
+
+
+def test_revocation_check_is_told_the_signing_key(keyring, clock):
+    class _Recording:
+        def __init__(self):
+            self.calls = []
+
+        def check(self, claims, kid):
+            self.calls.append((claims.jti, kid))
+
+    recording = _Recording()
+    verifier(keyring, clock, revocation=recording).verify(tokens.issue(make_claims(clock), keyring.active))
+    assert recording.calls == [("tok-0001", keyring.active.kid)]
+
+
+def test_cache_hit_skips_the_signature_check_but_not_the_key_lookup(keyring, clock):
+    """The cache's point: a seen token's signature is not re-checked; its key must still be trusted."""
+    other = keys.KeyRing(clock=clock, seed="other").active.public
+
+    class _Swapping:
+        def __init__(self):
+            self.calls = 0
+
+        def public_key(self, kid):
+            self.calls += 1
+            return keyring.public_key(kid) if self.calls == 1 else other
+
+    token = tokens.issue(make_claims(clock), keyring.active)
+    cached = verifier(keyring, clock, keys=_Swapping(), cache_size=4)
+    assert cached.verify(token) and cached.verify(token)  # the second, cached: no signature check
+    uncached = verifier(keyring, clock, keys=_Swapping())
+    uncached.verify(token)
+    with pytest.raises(errors.BadSignatureError):
+        uncached.verify(token)
