@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install sysdeps lab test walkthrough redteam bench release grade lint typecheck clean
+.PHONY: install sysdeps lab test walkthrough redteam bench release grade lint typecheck mutate clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -59,6 +59,13 @@ lint: install
 
 typecheck: install
 	$(PY) -m mypy course
+
+# Mutation testing of the enforcement modules (slow; not part of `make test`): mutmut over each
+# module against the tests that cover it, report in mutation/REPORT.md. One module, quickly:
+# `make mutate MODULES=tokens`, or `.venv/bin/python mutation/run.py tokens --keep` after adding tests.
+MODULES ?=
+mutate: install
+	$(PY) mutation/run.py $(MODULES)
 
 clean:
 	rm -rf release submitted autograded feedback reports gradebook.db .bench

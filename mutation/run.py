@@ -308,6 +308,11 @@ def write_report(results: dict[str, ModuleResult], equivalents: dict[str, tuple[
                        + ", ".join(f"`{n}`" for n in row.result.no_tests))
     if not any(row.survivors or row.result.no_tests for row in ordered):
         out.append("None.")
+    stale = [name for row in ordered for name in equivalents
+             if name.startswith(f"course.{row.result.module}.") and name not in row.result.alive]
+    if stale:
+        out += ["", "## Stale lines in tests/equivalent_mutants.md (now killed, or gone: delete them)", ""]
+        out += [f"- `{name}`" for name in stale]
     REPORT.write_text("\n".join(out) + "\n", "utf-8")
 
 

@@ -421,8 +421,8 @@ def test_a_non_canonical_segment_is_malformed_naming_its_part(keyring, clock, pa
     segments[index] = segments[index][:4] + "!" + segments[index][4:]
     with pytest.raises(errors.MalformedTokenError) as err:
         verifier(keyring, clock).verify(".".join(segments))
-    assert part in str(err.value)
-    assert [p for p in ("header", "payload", "signature") if p in str(err.value)] == [part]
+    words = str(err.value).split()
+    assert [p for p in ("header", "payload", "signature") if p in words] == [part]
 
 
 @pytest.mark.parametrize(("header", "payload"), [(b"[1]", None), (b"{\"alg\":", None),
@@ -436,7 +436,8 @@ def test_a_segment_that_is_not_a_json_object_is_malformed_naming_its_part(keyrin
     with pytest.raises(errors.MalformedTokenError) as err:
         verifier(keyring, clock).verify(_sign_raw(keyring, head, body))
     part = "header" if header is not None else "payload"
-    assert part in str(err.value) and ({"header", "payload"} - {part}).isdisjoint(str(err.value).split())
+    words = str(err.value).split()
+    assert [p for p in ("header", "payload") if p in words] == [part]
 
 
 def test_wrong_typ_names_the_expected_type(keyring, clock):
