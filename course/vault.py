@@ -251,7 +251,7 @@ class Vault:
         self._log("approval", tenant=request.tenant, user=request.user, agent=request.agent,
                   session=request.session, task=request.task, tool=request.tool,
                   scopes=request.scopes, reason="approved", detail=f"by {approver}",
-                  facts=_facts(request))
+                  facts=self._request_facts(request))
         return approval
 
     def verifier(self, audience: str) -> Verifier:
@@ -314,11 +314,15 @@ class Vault:
         ``none``) sits beside the claimed user, so an impersonation is visible on
         the line itself, without joining it to the session's opening.
         """
-        s = self._sessions.get(r.session)
-        holder = f"{s.tenant}/{s.user}/{s.agent}" if s is not None else "none"
         self._log("decision", tenant=r.tenant, user=r.user, agent=r.agent, session=r.session,
                   task=r.task, tool=r.tool, scopes=r.scopes, decision="allow" if allowed else "deny",
-                  reason=code, detail=reason, facts={**_facts(r), "session_holder": holder})
+                  reason=code, detail=reason, facts=self._request_facts(r))
+
+    def _request_facts(self, r: AgentRequest) -> dict[str, str]:
+        """The request's input facts, and who holds the session it names (decision and approval)."""
+        s = self._sessions.get(r.session)
+        holder = f"{s.tenant}/{s.user}/{s.agent}" if s is not None else "none"
+        return {**_facts(r), "session_holder": holder}
 
     def _log(self, event: str, **fields: Any) -> None:
         if self.log is not None:
