@@ -500,10 +500,12 @@ class Zygote:
         import multiprocessing.util
 
         self.tmp = tempfile.mkdtemp(prefix="vl-judge-")
+        work = os.path.join(self.tmp, "work")  # the judge's cwd, HOME and TMPDIR
+        os.mkdir(work)
         env = sandbox_env()
-        env.update(HOME=self.tmp, TMPDIR=self.tmp, MPLCONFIGDIR=self.tmp, IPYTHONDIR=self.tmp)
+        env.update(HOME=work, TMPDIR=work, MPLCONFIGDIR=work, IPYTHONDIR=work)
         self.proc = subprocess.Popen([*python_cmd("autograde.judge"), "--serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.tmp,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=work,
                                      env=env, start_new_session=True)
         self._buf = bytearray()
         assert self.proc.stdin is not None

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -453,13 +454,24 @@ def main() -> None:
 
 
 def _safe_to_fork() -> bool:
-    """One OS thread and no child process: a fork copies this state faithfully (a setup
-    that started a server thread would leave its children talking to nobody)."""
+    """One OS thread, no child process, no open file or socket: a fork copies this state
+    faithfully (a setup that started a server thread would leave its children talking to
+    nobody; an open file would be one file shared by every child)."""
     try:
         if len(os.listdir("/proc/self/task")) != 1:
             return False
-        children = open(f"/proc/self/task/{os.getpid()}/children").read().split()  # noqa: SIM115
-        return not children
+        with open(f"/proc/self/task/{os.getpid()}/children") as fh:
+            if fh.read().split():
+                return False
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:") or (target.startswith("/") and not target.startswith(
+                    ("/dev/null", "/dev/urandom", "/proc/"))):
+                return False
+        return True
     except OSError:
         return False
 
@@ -489,10 +501,18 @@ def serve() -> None:
     if ran <= 0:
         ns, ran = {"__name__": "__main__"}, 0
         _preimport(prefix)
+    # Files the setup wrote (in this working folder, which is also HOME and TMPDIR) are put
+    # back as the setup left them before every child: no child sees another's writes.
+    work = os.getcwd()
+    snapshot = work.rstrip("/") + ".setup"
+    shutil.copytree(work, snapshot, symlinks=True)
     out.write(json.dumps({"ready": ran}) + "\n")
     out.flush()
     for line in stdin:
         job = json.loads(line)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(snapshot, work, symlinks=True)
+        os.chdir(work)
         pid = os.fork()
         if pid == 0:
             code = 0

@@ -339,3 +339,21 @@ def test_a_setup_that_starts_a_thread_is_not_forked_warm() -> None:
         zygote = _ZYGOTES.pop("test-thread", None)
         if zygote is not None:
             zygote._close(zygote.proc, zygote.tmp)
+
+
+def test_files_a_warm_setup_wrote_are_as_it_left_them_for_every_submission() -> None:
+    from autograde.grade import _ZYGOTES, run_judge
+
+    setup = "from pathlib import Path\nLOG = Path('day.log').resolve()\nLOG.write_text('setup\\n')"
+    test = ("with LOG.open('a') as fh:\n    fh.write('child\\n')\n"
+            "assert LOG.read_text() == 'setup\\nchild\\n' and f(1) == 1")
+    job = _job("def f(x):\n    return x\n", test, setup=setup)
+    try:
+        for _ in range(3):
+            verdicts, error = run_judge(job, seconds=20, zygote="test-files")
+            assert error is None and verdicts["test_f"]["status"] == PASS
+        assert _ZYGOTES["test-files"].ready == 1
+    finally:
+        zygote = _ZYGOTES.pop("test-files", None)
+        if zygote is not None:
+            zygote._close(zygote.proc, zygote.tmp)
