@@ -297,24 +297,27 @@ try:
     book = approvals.ApprovalBook(clock=book_clock, ids=IdFactory())
     session_id = "sess-demo"
     r1 = deploy_request(session_id)
-    kit_slip = book.approve(r1, approver="ana")
-    mine = {**approval_record(r1, "ana"), "id": kit_slip.id, "expires_at": kit_slip.expires_at}
+    slips = {who: book.approve(r1, approver=who) for who in ("ana", "erin")}  # two yeses, one request
+    records = {who: {**approval_record(r1, who), "id": s.id, "expires_at": s.expires_at}
+               for who, s in slips.items()}
     spent_ids, differ = [], []
-    for label, r, dt in [("swapped image", deploy_request(session_id, intent=(("version", "6.6.6"),
-                                                                             ("image", "registry.evil/x"))), 0),
-                         ("reordered arguments", deploy_request(session_id, intent=tuple(reversed(r1.intent))), 0),
-                         ("the same request again", r1, 1),
-                         ("another session, later", deploy_request("sess-other"), 2000)]:
+    for label, who, r, dt in [
+            ("swapped image", "ana", deploy_request(session_id, intent=(("version", "6.6.6"),
+                                                                       ("image", "registry.evil/x"))), 0),
+            ("reordered arguments", "ana", deploy_request(session_id, intent=tuple(reversed(r1.intent))), 0),
+            ("the same request again", "ana", r1, 1),
+            ("erin's yes, another session", "erin", deploy_request("sess-other"), 10),
+            ("erin's yes, 2000 s later", "erin", r1, 2000)]:
         book_clock.set(NOW + dt)
         try:
-            book.redeem(r, kit_slip)
+            book.redeem(r, slips[who])
             kit = None
         except errors.AccessDenied as exc:
             kit = exc.code
-        yours = approval_refusal(mine, r, list(spent_ids), NOW + dt)
+        yours = approval_refusal(records[who], r, list(spent_ids), NOW + dt)
         if yours is None:
-            spent_ids.append(mine["id"])
-        print(f"{label:<24} kit={kit!s:<18} yours={yours!s:<18} {'same' if kit == yours else 'DIFFERENT'}")
+            spent_ids.append(records[who]["id"])
+        print(f"{label:<28} kit={kit!s:<18} yours={yours!s:<18} {'same' if kit == yours else 'DIFFERENT'}")
         if kit != yours:
             differ.append(label)
     grading.expect(not differ, "your check decides as the approval book does",
@@ -554,6 +557,11 @@ except errors.UpstreamError as exc:
     print("the agent's next call:", type(exc).__name__, exc.code)
 for e in log_lines(last=2):
     print(brief(e))
+refreshes = [e for e in log_lines() if e["event"] == "upstream_refresh"]
+last_rotated = dict(refreshes[-2]["facts"])["rotated_to"]
+refused = dict(refreshes[-1]["facts"])["presented"]
+print("the vault presented the token it was handed last time:", refused == last_rotated,
+      f"({refused})")
 
 # %% [markdown]
 # The thief got `invalid_grant` and nothing else. The vault's next refresh was refused too
@@ -858,9 +866,9 @@ print("people:", {name: ("active" if f["active"] else "left") for name, f in PEO
 for e in GRANT_FILE:
     span = None if e["expires_at"] is None else e["expires_at"] - e["created"]
     end = "no end" if span is None else f"{span // 3600} h" if span < 86400 else f"{span // 86400} d"
-    print(f"{e['id']:<5} {e['kind']:<9} {e['tenant']:<6} {e['tool']:<17} {' '.join(e['scopes']):<29} "
-          f"owner={e['owner']!r:<8} {e['purpose']:<9} {end:<7} runbook={e['runbook']} "
-          f"approval={e['needs_approval']} | {e['note'][:38]}")
+    print(f"{e['id']:<5} {e['kind'][:4]:<4} {e['tenant']:<6} {e['tool']:<17} {' '.join(e['scopes']):<29} "
+          f"owner={e['owner']!r:<7} {e['purpose']:<9} {end:<6} runbook={'yes' if e['runbook'] else 'no':<3} "
+          f"approval={'yes' if e['needs_approval'] else 'no':<3} | {e['note']}")
 
 # %% [markdown]
 # ## Exercise 5 (4 points): the ownership audit
@@ -1226,8 +1234,8 @@ print("sha256:", hashlib.sha256(policy.canonical_json(release.facts())).hexdiges
 # - RFC 8693, *OAuth 2.0 Token Exchange*, section 4.1 on the `act` claim: "the least recent
 #   actor is the most deeply nested", and only the outermost is the current actor.
 # - OWASP, *Top 10 for LLM Applications* (LLM06, Excessive Agency) and the *Agentic AI Threats
-#   and Mitigations* guide (privilege compromise, human-in-the-loop overload): approval fatigue is
-#   listed there as a threat in its own right.
+#   and Mitigations* guide (privilege compromise; *overwhelming the human in the loop*): approval
+#   fatigue is listed there as a threat in its own right.
 # - NIST, *AI Risk Management Framework* (AI RMF 1.0), the Govern function: roles, owners and
 #   their reviews, which is what the ownership audit checks.
 # - Ross Anderson, *Security Engineering* (3rd ed.), on usability and on the confused deputy:
