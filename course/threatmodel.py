@@ -26,8 +26,9 @@ from .lab import HARDENED, NAIVE, Wiring, assemble
 from .taxonomy import node_of_code
 from .world import World
 
-__all__ = ["GIVEN_TESTS", "MUTANTS", "OBSERVED", "SCRIPT", "WIRINGS", "held_by", "observe", "perform",
-           "logs_explain_refusals", "token_keeps_its_meaning", "workflow_is_defended"]
+__all__ = ["GIVEN_TESTS", "LESSON_DIAGRAM", "MUTANTS", "OBSERVED", "SCRIPT", "WIRINGS", "held_by",
+           "logs_explain_refusals", "observe", "parse_sequence", "perform", "token_keeps_its_meaning",
+           "workflow_is_defended"]
 
 
 def _naive_policy() -> Any:
@@ -244,3 +245,64 @@ def held_by(behaviours: Mapping[str, dict[str, Any]]) -> dict[str, tuple[str, ..
     return {name: tuple(m for m in MUTANTS if m in behaviours
                         and behaviours[m]["attacks"][name]["reached"])
             for name, seen in hardened.items() if not seen["reached"]}
+
+
+# ---------------------------------------------------------------- the lesson's sequence diagram
+
+#: The lesson's sequence diagram of the trust path, as its seed draws it.
+LESSON_DIAGRAM = """sequenceDiagram
+    participant U as Agent request
+    participant P as Vault policy
+    participant M as Short-lived token
+    participant T as Tool call
+    participant L as Access log
+    U->>P: request plus context
+    P->>M: scoped instructions
+    M->>T: proposed tool call
+    T-->>P: policy decision
+    T->>L: side effect and audit trail
+    Note over M,T: untrusted text must not become authority"""
+
+_ARROWS = ("-->>", "->>", "--x", "-x", "-->", "->", "--)", "-)")
+
+
+def parse_sequence(text: str) -> dict[str, Any]:
+    """A Mermaid ``sequenceDiagram`` as plain data: participants, messages and notes.
+
+    ``{"participants": {alias: label}, "messages": [[from, to, text]], "notes": [[[alias...],
+    text]]}``. Lines it does not know (``autonumber``, ``activate``, comments) are ignored.
+
+    Raises:
+        ValueError: the text is not a sequence diagram, or a message or note names a
+            participant the diagram never declared.
+    """
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip() and not ln.strip().startswith("%%")]
+    if not lines or lines[0] != "sequenceDiagram":
+        raise ValueError("not a Mermaid sequenceDiagram (the first line must say so)")
+    participants: dict[str, str] = {}
+    messages: list[list[str]] = []
+    notes: list[list[Any]] = []
+    for line in lines[1:]:
+        words = line.split()
+        if words[0] in ("participant", "actor"):
+            alias, _, label = line.split(None, 1)[1].partition(" as ")
+            participants[alias.strip()] = (label or alias).strip()
+        elif words[0] == "Note" and ":" in line:
+            head, _, body = line.partition(":")
+            where = head.split(None, 2)[2] if len(head.split()) > 2 else ""
+            over = [a.strip() for a in where.split(",") if a.strip()]
+            unknown = [a for a in over if a not in participants]
+            if unknown:
+                raise ValueError(f"a note names undeclared participants {unknown}")
+            notes.append([over, body.strip()])
+        elif ":" in line:
+            head, _, body = line.partition(":")
+            arrow = next((a for a in _ARROWS if a in head), None)
+            if arrow is None:
+                continue
+            src, _, dst = head.partition(arrow)
+            src, dst = src.strip(), dst.strip().lstrip("+-")
+            if src not in participants or dst not in participants:
+                raise ValueError(f"a message joins undeclared participants {src!r}, {dst!r}")
+            messages.append([src, dst, body.strip()])
+    return {"participants": participants, "messages": messages, "notes": notes}

@@ -124,3 +124,19 @@ def test_the_log_test_fails_when_a_refusal_leaves_no_deny_line(behaviours: dict)
     silent = json.loads(json.dumps(behaviours["hardened"]))
     silent["attacks"]["expired-token"]["lines"] = []
     assert threatmodel.logs_explain_refusals(silent) is False
+
+
+def test_the_lessons_diagram_parses_into_its_five_participants_and_five_messages() -> None:
+    parsed = threatmodel.parse_sequence(threatmodel.LESSON_DIAGRAM)
+    assert list(parsed["participants"].values()) == ["Agent request", "Vault policy",
+                                                     "Short-lived token", "Tool call", "Access log"]
+    assert ["T", "P", "policy decision"] in parsed["messages"]
+    assert len(parsed["messages"]) == 5
+    assert parsed["notes"] == [[["M", "T"], "untrusted text must not become authority"]]
+
+
+@pytest.mark.parametrize("text", ["flowchart LR\n A --> B", "sequenceDiagram\n participant A\n A->>Z: hi",
+                                  "sequenceDiagram\n participant A\n Note over Z: x", ""])
+def test_a_diagram_that_is_not_a_sequence_or_names_a_stranger_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        threatmodel.parse_sequence(text)
