@@ -706,7 +706,7 @@ def _outcome(call: Callable[[], object]) -> str:
 
 
 def exposure_bars(rows: Sequence[tuple[str, int]]) -> Figure:
-    """Exposure in seconds per design, one bar each, on a log scale (a bar of 0 is labelled).
+    """Exposure in seconds per design, one bar each, on a log scale from 1 s; the longest in red.
 
     Raises:
         ValueError: a row whose seconds are not a non-negative int.
@@ -720,8 +720,12 @@ def exposure_bars(rows: Sequence[tuple[str, int]]) -> Figure:
     ax = fig.add_axes((0.28, 0.25, 0.55, 0.62))
     names = [name for name, _ in rows]
     values = [max(seconds, 1) for _, seconds in rows]
-    ax.barh(range(len(rows)), values, color="#bfded6", edgecolor="#174b43")
+    longest = max(values, default=1)
+    ax.barh(range(len(rows)), values,
+            color=["#f3c9b8" if v == longest else "#bfded6" for v in values],
+            edgecolor=["#d8512a" if v == longest else "#174b43" for v in values])
     ax.set_xscale("log")
+    ax.set_xlim(left=1)
     ax.set_yticks(range(len(rows)), names, fontsize=9)
     ax.invert_yaxis()
     for y, (_, seconds) in enumerate(rows):
