@@ -907,17 +907,6 @@ def _kernel_failed(cell: Any) -> bool:
                or o.output_type == "stream" and o.get("name") == "stderr" for o in cell.outputs)
 
 
-def _kernel_reason(cell: Any) -> str:
-    """Why a test cell failed in the kernel: the error's name and message, never its
-    traceback (which quotes the failing line, possibly a hidden test)."""
-    for out in cell.outputs:
-        if out.output_type == "error":
-            return f"{out.ename}: {str(out.evalue)[:200]}".rstrip(": ")
-        if out.output_type == "stream" and out.name == "stderr":
-            return "wrote to stderr"
-    return ""
-
-
 def _finish(course: Course, task: _Task, outcome: _Outcome | None, sandbox: Sandbox) -> GradedNotebook:
     """Record one notebook. Never raises: a failure here becomes the notebook's reason."""
     try:
