@@ -57,6 +57,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "refresh": ("tests/test_refresh.py",),
     "secretstore": ("tests/test_secretstore.py",),
 }
+# Tests that cannot run under mutmut: they read a frame's function name, which mutmut's
+# trampoline renames (``call`` runs as ``xǁBrokerǁcall__mutmut_orig``). Left out, and said so.
+DESELECT: dict[str, tuple[str, ...]] = {
+    "broker": ("tests/test_broker.py::test_a_corrupt_credential_error_carries_no_frame_from_the_store",),
+}
 # What every test needs beside the test files themselves.
 SHARED_TEST_FILES = ("tests/__init__.py", "tests/conftest.py", "tests/data", "tests/fixtures")
 KILLED = {"killed", "timeout", "caught by type check"}
@@ -104,10 +109,10 @@ class Row:
         return 100.0 * self.result.killed / judged if judged else 100.0
 
 
-def test_files(module: str) -> list[str]:
+def test_files(module: str, *, own_tests: bool = True) -> list[str]:
     files = list(MODULES[module])
     own = f"tests/test_mutants_{module}.py"
-    if (ROOT / own).exists():
+    if own_tests and (ROOT / own).exists():
         files.append(own)
     return [f for f in files if (ROOT / f).exists()]
 
@@ -142,7 +147,9 @@ def mutmut_section(module: str) -> str:
         # The scratch tests/ holds only this module's files: naming the folder (not the files)
         # keeps mutmut's cache valid when a test file is added, so --keep re-runs survivors only.
         'pytest_add_cli_args_test_selection = ["tests/"]',
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
+        "pytest_add_cli_args = [" + ", ".join(
+            json.dumps(a) for a in ("-p", "no:cacheprovider", "-q",
+                                    *(x for t in DESELECT.get(module, ()) for x in ("--deselect", t)))) + "]",
         "use_git_change_detection = false",
         "",
     ]
@@ -206,8 +213,8 @@ def previous_open(module: str, work: Path) -> list[str]:
 
 
 def run_module(module: str, *, keep: bool, max_children: int,
-               equivalents: dict[str, tuple[str, str]]) -> ModuleResult:
-    tests = test_files(module)
+               equivalents: dict[str, tuple[str, str]], own_tests: bool = True) -> ModuleResult:
+    tests = test_files(module, own_tests=own_tests)
     work = prepare(module, tests, keep=keep)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
@@ -298,6 +305,8 @@ def write_report(results: dict[str, ModuleResult], equivalents: dict[str, tuple[
     ]
     for row in ordered:
         out.append(f"- `{row.result.module}`: " + ", ".join(f"`{t}`" for t in row.result.tests))
+        for test in DESELECT.get(row.result.module, ()):
+            out.append(f"  (less `{test}`: it reads a frame's function name, which mutmut renames)")
     out += ["", "## Surviving mutants (not listed as equivalent)", ""]
     for row in ordered:
         if row.survivors:
@@ -321,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help=f"default: all ({' '.join(MODULES)})")
     parser.add_argument("--keep", action="store_true", help="re-use the previous run's mutmut cache")
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--without-mutant-tests", action="store_true",
+                        help="leave out tests/test_mutants_<module>.py (to measure the module's own tests)")
     parser.add_argument("--report-only", action="store_true", help="rewrite REPORT.md from results.json")
     args = parser.parse_args(argv)
     modules = args.modules or list(MODULES)
@@ -332,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         for module in modules:
             results[module] = run_module(module, keep=args.keep, max_children=args.max_children,
-                                         equivalents=equivalents)
+                                         equivalents=equivalents, own_tests=not args.without_mutant_tests)
             write_report(results, equivalents)
     write_report(results, equivalents)
     print(f"[mutate] report: {REPORT.relative_to(ROOT)}")
