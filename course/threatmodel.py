@@ -97,6 +97,9 @@ def observe(wiring: Wiring, *, world: World, seed: str = "lab",
             "refused: ") else None
         lines = [_line(e) for e in lab.log.events()[before:]
                  if e.event in ("decision", "tool_call")]
+        denied = [line["reason"] for line in lines if line["decision"] == "deny"]
+        if code is not None and denied:
+            code = denied[-1]  # the log's reason: a spent pass raises "revoked", its line says "replay"
         seen[name] = {"reached": outcome.succeeded, "code": code,
                       "node": node_of_code(code) if code else None, "lines": lines}
     return {"wiring": wiring.name, "attacks": seen}
@@ -158,7 +161,9 @@ def perform(wiring: Wiring, *, world: World, seed: str = "lab") -> list[dict[str
                                      path="/environments/production/deployments",
                                      json={"version": version})
         except VaultLabError as exc:
-            return _step(step, allowed=False, code=exc.code)
+            last = lab.log.events()[-1]  # the broker's line names the check ("replay", not "revoked")
+            code = str(last.reason) if last.event == "tool_call" and last.decision == "deny" else exc.code
+            return _step(step, allowed=False, code=code)
         return _step(step, allowed=200 <= result.status < 300, status=result.status)
 
     def approved(version: str) -> Any:

@@ -140,3 +140,10 @@ def test_the_lessons_diagram_parses_into_its_five_participants_and_five_messages
 def test_a_diagram_that_is_not_a_sequence_or_names_a_stranger_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         threatmodel.parse_sequence(text)
+
+
+def test_a_spent_single_use_pass_is_placed_at_the_replay_guard_not_the_verifier(
+        behaviours: dict, traces: dict) -> None:
+    assert behaviours["hardened"]["attacks"]["single-use-replay"]["node"] == "Tool call"
+    replay = next(s for s in traces["hardened"] if s["step"] == "replay")
+    assert (replay["code"], replay["node"]) == ("replay", "Tool call")
