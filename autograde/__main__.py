@@ -107,10 +107,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
+    from .bench import run_bench, run_course_bench
 
-    result = run_bench(students=args.students, workers=args.workers, source=args.source,
-                       keep=args.keep)
+    if args.course:
+        result = run_course_bench(students=args.students or 2, workers=args.workers, keep=args.keep)
+    else:
+        result = run_bench(students=args.students or 16, workers=args.workers, source=args.source,
+                           keep=args.keep)
     print(json.dumps(result.to_json(), indent=2) if args.json else result.text())
     return 0 if result.agree else 1
 
@@ -154,7 +157,10 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("bench", help="plain serial nbgrader vs our grade, same class, one run")
-    s.add_argument("--students", type=int, default=16, help="submissions in the class (16)")
+    s.add_argument("--students", type=int, default=None,
+                   help="submissions in the class (16; with --course, per assignment: 2)")
+    s.add_argument("--course", action="store_true",
+                   help="every assignment of the real course in one class")
     s.add_argument("--workers", type=int, default=None, help="our workers (default: cores)")
     s.add_argument("--source", default=None,
                    help="assignment notebook to use (default: the test fixture)")

@@ -70,18 +70,19 @@ def _build(root: Path, source: Path, students: int) -> Course:
     from .release import release
 
     assignment = source.parent.name if source != FIXTURE else "ps1"
-    (root / "notebooks" / assignment).mkdir(parents=True)
+    (root / "notebooks" / assignment).mkdir(parents=True, exist_ok=True)
     for path in source.parent.iterdir():
         if path.is_file() and (path.suffix != ".ipynb" or path == source):
             shutil.copy(path, root / "notebooks" / assignment / path.name)
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    if not (root / "nbgrader_config.py").exists():
+        shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     course = Course(root=root)
     release(course, [assignment])
     released = nbformat.read(course.release_dir / assignment / source.name, 4)
     solved = _solved(nbformat.read(source, 4), released)
     for i in range(students):
         folder = course.submitted_dir / f"student{i:03d}" / assignment
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(solved if i % 2 == 0 else released, folder / source.name)
     return course
 
@@ -128,3 +129,59 @@ def run_bench(*, students: int = 16, workers: int | None = None, source: str | N
                        plain_seconds=round(plain_seconds, 2), ours_seconds=round(ours_seconds, 2),
                        speedup=round(plain_seconds / ours_seconds, 2), agree=not diff,
                        disagreements=diff)
+
+
+def course_sources() -> list[Path]:
+    """The one notebook of every assignment under the repo's notebooks/ folder."""
+    out = []
+    for folder in sorted((REPO_ROOT / "notebooks").iterdir()):
+        found = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+        if len(found) == 1:
+            out.append(found[0])
+    return out
+
+
+def run_course_bench(*, students: int = 2, workers: int | None = None,
+                     keep: str | None = None) -> BenchResult:
+    """Every assignment of the real course in one class (half solved, half blank release):
+    plain serial `nbgrader autograde`, one command per assignment, against one `grade`
+    command for the whole class; both timed as fresh commands, totals compared per student
+    and assignment."""
+    ensure_venv_tools_on_path()
+    sources = course_sources()
+    base = Path(keep).resolve() if keep else Path(tempfile.mkdtemp(prefix="vl-bench-"))
+    if keep:
+        shutil.rmtree(base, ignore_errors=True)
+    workers = workers or default_workers()
+    try:
+        plain = ours = Course(root=base / "plain")
+        for src in sources:
+            plain = _build(base / "plain", src, students)
+            ours = _build(base / "ours", src, students)
+        assignments = [src.parent.name for src in sources]
+        env = dict(os.environ)
+        start = time.perf_counter()
+        for assignment in assignments:
+            subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment,
+                            "--force"], cwd=plain.root, env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        plain_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "autograde", "--root", str(ours.root), "grade",
+                        "--quiet", "--force", "--workers", str(workers)], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ours_seconds = time.perf_counter() - start
+        diff: list[str] = []
+        for assignment in assignments:
+            a, b = _totals(plain, assignment), _totals(ours, assignment)
+            diff += [f"{assignment}/{s}: nbgrader {a.get(s)} vs ours {b.get(s)}"
+                     for s in sorted(set(a) | set(b)) if a.get(s) != b.get(s)]
+    finally:
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+    return BenchResult(assignment=f"the course ({len(sources)} assignments)",
+                       students=students * len(sources), cores=default_workers(), workers=workers,
+                       confined=detect().confined, plain_seconds=round(plain_seconds, 2),
+                       ours_seconds=round(ours_seconds, 2),
+                       speedup=round(plain_seconds / ours_seconds, 2), agree=not diff,
+                       disagreements=tuple(diff))

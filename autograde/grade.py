@@ -549,6 +549,8 @@ class Zygote:
         deadline = time.monotonic() + seconds
         if self.ready is None:
             self.ready = int(self._line(deadline + 60)["ready"])
+        if self.ready < 0:
+            raise OSError("the source's setup cannot be forked warm")
         reply = Path(self.tmp) / f"reply-{os.getpid()}-{time.monotonic_ns()}.json"
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps({**job, "reply_path": str(reply)}).encode() + b"\n")

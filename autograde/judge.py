@@ -477,10 +477,10 @@ def _safe_to_fork() -> bool:
 
 
 def serve() -> None:
-    """A judge zygote for one source notebook. Reads {"prefix": [setup cells]} and runs them
-    once (only if they leave a state that can be forked: one thread, no child process;
-    otherwise only their modules are imported), answers {"ready": n}; then for each job line
-    forks a child that judges it as `main` would, writing the answer to the job's
+    """A judge zygote for one source notebook. Reads {"prefix": [setup cells]}, runs them once
+    and answers {"ready": n}, or {"ready": -1} and ends when they leave a state a fork would
+    not copy faithfully (a thread, a child process, an open file or socket); then for each
+    job line forks a child that judges it as `main` would, writing the answer to the job's
     "reply_path", and answers {"pid": p} then {"done": status}. Ends at end of input."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
@@ -489,18 +489,12 @@ def serve() -> None:
     prefix = list(first.get("prefix", []))
     _arm_tripwires()
     ns: dict[str, Any] = {"__name__": "__main__"}
-    ran = 0
-    probe = os.fork()
-    if probe == 0:  # run the prefix in a throwaway child: does it stay forkable?
-        run_setup(prefix, {"__name__": "__main__"})
-        os._exit(0 if _safe_to_fork() else 3)
-    _, status = os.waitpid(probe, 0)
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        run_setup(prefix, ns)
-        ran = len(prefix) if _safe_to_fork() else -1
-    if ran <= 0:
-        ns, ran = {"__name__": "__main__"}, 0
-        _preimport(prefix)
+    run_setup(prefix, ns)
+    if not _safe_to_fork():  # the grader falls back to a fresh judge per submission
+        out.write(json.dumps({"ready": -1}) + "\n")
+        out.flush()
+        os._exit(0)
+    ran = len(prefix)
     # Files the setup wrote (in this working folder, which is also HOME and TMPDIR) are put
     # back as the setup left them before every child: no child sees another's writes.
     work = os.getcwd()
@@ -538,24 +532,6 @@ def serve() -> None:
         _, status = os.waitpid(pid, 0)
         out.write(json.dumps({"done": status}) + "\n")
         out.flush()
-
-
-def _preimport(cells: list[dict[str, Any]]) -> None:
-    """Import the modules the setup cells import (warm for every child), nothing else."""
-    import importlib
-
-    from .learner import _parse
-
-    for cell in cells:
-        tree = _parse(cell["source"])
-        for node in (tree.body if tree is not None else []):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
-            for name in names:
-                try:
-                    importlib.import_module(name)
-                except BaseException:  # noqa: BLE001 - the child will report it
-                    continue
 
 
 if __name__ == "__main__":
