@@ -23,7 +23,8 @@ By role:
 * the world (real HTTP services on 127.0.0.1 and a scripted model): ``world``,
   ``agent``, ``clock``, ``ids``;
 * teaching: ``plots``, ``simulator``, ``redteam``, ``walkthrough``, ``bench``,
-  ``grading``, ``taxonomy``;
+  ``grading``, ``taxonomy``, and the material of the on-call notebooks as plain
+  data: ``incident`` (05), ``oncall`` (06), ``ownership`` (07);
 * unsafe by name (the naive wiring the course breaks): ``unsafe``, ``forge``.
 
 Two redactors, two names: :class:`course.redact.Redactor` finds and masks

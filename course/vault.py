@@ -306,6 +306,19 @@ class Vault:
                   detail=f"{old} -> {self.keys.active.kid}")
         return self.keys.active.kid
 
+    def compromise_key(self, kid: str, *, why: str = "") -> str:
+        """Distrust ``kid`` at once, active or already rotated out (logged); return the active kid.
+
+        Every token it signed dies at every verifier of this vault; tokens signed
+        by the other keys live on. A compromised active key is rotated first.
+        """
+        active = self.keys.active.kid
+        self.keys.compromise(kid)
+        self._log("key_rotation", reason="key_compromised",
+                  detail=f"{kid} distrusted; active {active} -> {self.keys.active.kid}"
+                         + (f"; {why}" if why else ""))
+        return self.keys.active.kid
+
     # -- logging --------------------------------------------------------------
     def _log_decision(self, r: AgentRequest, allowed: bool, code: str, reason: str) -> None:
         """One decision line: the request's claims, and who the named session really is.

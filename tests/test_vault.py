@@ -310,3 +310,21 @@ def test_a_decision_line_names_who_really_holds_the_session(lab):
     with pytest.raises(errors.AccessDenied):
         vault.request(req("sess-9999"))
     assert log.events()[-1].fact("session_holder") == "none"
+
+
+def test_a_leaked_older_key_is_distrusted_at_once_and_logged(lab):
+    vault, log = lab
+    s = vault.open_session(tenant="acme", user="alice", agent="helpdesk-bot")
+    old = vault.request(req(s.id))
+    old_kid = vault.keys.active.kid
+    vault.rotate_keys()  # routine rotation: the old key still verifies its live tokens
+    new = vault.request(req(s.id))
+    verifier = vault.verifier("tickets")
+    verifier.verify(old.token)
+    assert vault.compromise_key(old_kid, why="found in a paste") == vault.keys.active.kid
+    with pytest.raises(errors.UnknownKeyError):
+        verifier.verify(old.token)
+    assert verifier.verify(new.token).claims.jti == new.claims.jti  # the others live on
+    line = log.events()[-1]
+    assert (line.event, line.reason) == ("key_rotation", "key_compromised")
+    assert old_kid in line.detail
