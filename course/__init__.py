@@ -24,7 +24,7 @@ By role:
   ``agent``, ``clock``, ``ids``;
 * teaching: ``plots``, ``simulator``, ``redteam``, ``walkthrough``, ``bench``,
   ``grading``, ``taxonomy``, and the material of the on-call notebooks as plain
-  data: ``incident`` (05), ``oncall`` (06), ``ownership`` (07);
+  data: ``incident`` (05), ``oncall`` (06), ``ownership`` (07), ``threatmodel`` (08);
 * unsafe by name (the naive wiring the course breaks): ``unsafe``, ``forge``.
 
 Two redactors, two names: :class:`course.redact.Redactor` finds and masks
