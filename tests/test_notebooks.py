@@ -196,7 +196,7 @@ def _blank_runs_with_only_unfinished_work(released: Path) -> None:
 #: here when its spec has been migrated; the others are skipped, not exempted silently.
 SECOND_EDITION = {"00-checkout-desk", "01-master-key-in-the-prompt", "02-short-lived-tokens",
                   "03-vault-policy", "04-the-broker", "05-access-log", "06-revocation"}
-SECOND_EDITION |= {"07-approvals-and-tenants", "08-threat-model"}  # notebooks 07 (issue 10), 08 (issue 11)
+SECOND_EDITION |= {"07-approvals-and-tenants", "08-threat-model", "09-deployment-agent"}  # issues 10, 11
 _REGION = re.compile(r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS).*?^[ \t]*### END \1[ \t]*$",
                      re.MULTILINE | re.DOTALL)
 
