@@ -24,7 +24,14 @@ import pytest
 from course import tokens
 from course.broker import Broker
 from course.clock import ManualClock
-from course.errors import AccessDenied, UpstreamError
+from course.errors import (
+    AccessDenied,
+    ConfigurationError,
+    ExpiredTokenError,
+    InvalidRequestError,
+    RevokedTokenError,
+    UpstreamError,
+)
 from course.secretstore import Secret, SecretStore
 
 KEYS = {
@@ -38,7 +45,11 @@ KEYS = {
 
 
 class _Echo(BaseHTTPRequestHandler):
-    """Answers with the credential header it got and the request body it got."""
+    """Answers with the credential it got (scheme stripped, so no shape gives it away) and the body.
+
+    A credential ending in ``-revoked`` gets a 401; a body asking for ``BADBYTES`` gets bytes
+    that are not UTF-8.
+    """
 
     seen: list[dict[str, str]] = []
 
@@ -47,8 +58,11 @@ class _Echo(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode("utf-8") if length else ""
         got = {"auth": self.headers.get("Authorization", ""), "key": self.headers.get("X-Api-Key", "")}
         type(self).seen.append(got)
-        out = json.dumps({"headers": got, "body": body}, separators=(",", ":")).encode()
-        self.send_response(200)
+        credential = got["auth"].removeprefix("Bearer ") or got["key"]
+        out = json.dumps({"credential": credential, "body": body}, separators=(",", ":")).encode()
+        if "BADBYTES" in body:
+            out = b'{"body":"\xff\xfe"}'
+        self.send_response(401 if credential.endswith("-revoked") else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
@@ -87,9 +101,13 @@ class _Keeper:
     def __init__(self) -> None:
         self.issued: list[str] = []
         self.forgotten: list[str] = []
+        self.suffix = ""
+        self.failure: Exception | None = None
 
     def access_token(self, tenant: str) -> Secret:
-        value = f"ya29.access-{tenant}-{len(self.issued)}-Zq8Xw3Lp7Rt2"
+        if self.failure is not None:
+            raise self.failure
+        value = f"opaque-access-{tenant}-{len(self.issued)}-Zq8Xw3Lp7Rt2{self.suffix}"
         self.issued.append(value)
         return Secret(value, name="oauth:access")
 
@@ -118,9 +136,21 @@ class _Rig:
         self.log = _Log()
         self.keeper = _Keeper()
         self.table: dict[str, tokens.TokenClaims] = {}
-        verifier = tokens.PluggedVerifier(lambda t: self.table[t])
-        self.broker = Broker(verifier_for=lambda tool: verifier, store=self.store, urls=lambda s: url,
-                             clock=self.clock, log=self.log, refresh=self.keeper)  # type: ignore[arg-type]
+        self.url = url
+        self.broker = self.make(store=self.store)
+
+    def check(self, token: object) -> tokens.TokenClaims:
+        if token not in self.table:
+            raise ExpiredTokenError("the token has expired")
+        return self.table[token]  # type: ignore[index]
+
+    def make(self, **over: Any) -> Broker:
+        verifier = tokens.PluggedVerifier(self.check)
+        opts: dict[str, Any] = dict(verifier_for=lambda tool: verifier, store=self.store,
+                                    urls=lambda s: self.url, clock=self.clock, log=self.log,
+                                    refresh=self.keeper)
+        opts.update(over)
+        return Broker(**opts)
 
     def token(self, **over: Any) -> str:
         name = f"token-{len(self.table)}"
@@ -253,13 +283,230 @@ def test_logged_tool_method_and_path_are_bounded_and_typed(rig: _Rig) -> None:
 def test_result_carries_the_tools_name_status_and_the_tokens_jti(rig: _Rig) -> None:
     result = rig.broker.call(rig.token(jti="tok-0099"), tool="tickets", method="GET", path="/tickets")
     assert (result.tool, result.status, result.jti) == ("tickets", 200, "tok-0099")
-    assert result.json()["headers"]["auth"].startswith("Bearer ")
+    assert result.json()["credential"] != KEYS[("acme", "tickets")]
 
 
 def test_an_unreachable_service_is_a_logged_upstream_error(rig: _Rig) -> None:
-    broker = Broker(verifier_for=lambda tool: tokens.PluggedVerifier(lambda t: rig.table[t]),
-                    store=rig.store, urls=lambda s: "http://127.0.0.1:9", clock=rig.clock, log=rig.log)
-    with pytest.raises(UpstreamError):
+    broker = rig.make(urls=lambda s: "http://127.0.0.1:9")
+    with pytest.raises(UpstreamError) as err:
         broker.call(rig.token(), tool="tickets", method="GET", path="/tickets")
     (line,) = _tool_calls(rig)
     assert (line["decision"], line["reason"], line["user"]) == ("deny", "upstream_error", "alice")
+    assert (line["tool"], line["facts"]) == ("tickets", {"method": "GET", "path": "/tickets"})
+    assert line["detail"] and str(err.value).endswith(line["detail"])
+
+
+# --- every refusal's line names the call as it was made ------------------------------------------------
+
+def _the_line(rig: _Rig) -> dict[str, Any]:
+    (line,) = _tool_calls(rig)
+    return line
+
+
+def test_a_token_refusal_is_logged_with_the_call_and_the_error(rig: _Rig) -> None:
+    with pytest.raises(ExpiredTokenError) as err:
+        rig.broker.call("stale", tool="tickets", method="GET", path="/tickets/T-1")
+    line = _the_line(rig)
+    assert (line["tool"], line["facts"], line["reason"], line["detail"]) == (
+        "tickets", {"method": "GET", "path": "/tickets/T-1"}, "expired", str(err.value))
+    assert "user" not in line and "stale" not in str(line)
+
+
+def test_a_scope_refusal_is_logged_with_the_call(rig: _Rig) -> None:
+    with pytest.raises(AccessDenied):
+        rig.broker.call(rig.token(scopes=("tickets:read",)), tool="tickets", method="POST", path="/tickets",
+                        json={"title": "x"})
+    line = _the_line(rig)
+    assert (line["tool"], line["facts"], line["reason"], line["user"]) == (
+        "tickets", {"method": "POST", "path": "/tickets"}, "scope_missing", "alice")
+
+
+def test_arguments_that_are_not_an_object_are_refused_and_logged_with_the_caller(rig: _Rig) -> None:
+    with pytest.raises(InvalidRequestError) as err:
+        rig.broker.call(rig.token(), tool="tickets", method="POST", path="/tickets",
+                        json="title=x")  # type: ignore[arg-type]
+    assert "str" in str(err.value).split()
+    line = _the_line(rig)
+    assert (line["tool"], line["facts"], line["reason"], line["user"], line["detail"]) == (
+        "tickets", {"method": "POST", "path": "/tickets"}, "invalid_request", "alice", err.value.reason)
+
+
+def test_a_missing_credential_is_logged_with_the_call_and_the_error(rig: _Rig) -> None:
+    token = rig.token(tenant="initech", user="peter")  # no credential stored for initech
+    with pytest.raises(Exception) as err:
+        rig.broker.call(token, tool="tickets", method="GET", path="/tickets")
+    line = _the_line(rig)
+    assert (line["tool"], line["facts"], line["user"], line["detail"]) == (
+        "tickets", {"method": "GET", "path": "/tickets"}, "peter", str(err.value))
+    assert line["reason"] == err.value.code != "upstream_error"  # type: ignore[attr-defined]
+
+
+def test_a_failed_refresh_is_logged_as_upstream_error(rig: _Rig) -> None:
+    rig.keeper.failure = UpstreamError(502, "the token endpoint failed")
+    token = rig.token(scopes=("files:read",), task="files", aud="files")
+    with pytest.raises(UpstreamError):
+        rig.broker.call(token, tool="files", method="GET", path="/files")
+    line = _the_line(rig)
+    assert (line["tool"], line["reason"], line["user"], line["facts"]) == (
+        "files", "upstream_error", "alice", {"method": "GET", "path": "/files"})
+    assert line["detail"] == str(rig.keeper.failure)
+
+
+def test_a_replayed_single_use_token_is_logged_with_the_call(rig: _Rig) -> None:
+    token = rig.token(single_use=True)
+    rig.broker.call(token, tool="tickets", method="GET", path="/tickets")
+    with pytest.raises(RevokedTokenError) as err:
+        rig.broker.call(token, tool="tickets", method="GET", path="/tickets/T-9")
+    replay = _tool_calls(rig)[-1]
+    assert (replay["tool"], replay["facts"], replay["reason"], replay["user"], replay["detail"]) == (
+        "tickets", {"method": "GET", "path": "/tickets/T-9"}, "replay", "alice", str(err.value))
+
+
+# --- single use: a request that may have left is spent ---------------------------------------------------
+
+def test_a_failure_inside_the_send_spends_a_single_use_token(rig: _Rig) -> None:
+    token = rig.token(single_use=True)
+    broken = rig.make(urls=lambda s: None)  # the client fails on it: a failure it cannot type
+    with pytest.raises(UpstreamError) as err:
+        broken.call(token, tool="tickets", method="GET", path="/tickets/T-7")
+    assert {"GET", "/tickets/T-7"} <= set(str(err.value).split())
+    assert str(err.value).endswith(_tool_calls(rig)[-1]["detail"])
+    with pytest.raises(RevokedTokenError):
+        broken.call(token, tool="tickets", method="GET", path="/tickets/T-7")
+
+
+def test_an_untyped_send_failure_without_a_sent_flag_counts_as_sent(rig: _Rig) -> None:
+    calls: list[str] = []
+
+    def first_no_such_service(service: str) -> str:
+        calls.append(service)
+        if len(calls) == 1:
+            raise ConfigurationError("no such service")
+        return rig.url
+
+    token = rig.token(single_use=True)
+    broker = rig.make(urls=first_no_such_service)
+    with pytest.raises(UpstreamError):
+        broker.call(token, tool="tickets", method="GET", path="/tickets")
+    with pytest.raises(RevokedTokenError):
+        broker.call(token, tool="tickets", method="GET", path="/tickets")
+    assert calls == ["tickets"]
+
+
+# --- OAuth: a 401 from the upstream drops its cached access token, nothing else does ---------------------
+
+def test_an_upstream_401_on_the_oauth_tool_makes_the_keeper_forget_the_tenant(rig: _Rig) -> None:
+    rig.keeper.suffix = "-revoked"
+    token = rig.token(scopes=("files:read",), task="files", aud="files")
+    assert rig.broker.call(token, tool="files", method="GET", path="/files").status == 401
+    assert rig.keeper.forgotten == ["acme"]
+
+
+def test_a_good_answer_or_a_401_from_a_plain_key_tool_forgets_nothing(rig: _Rig) -> None:
+    token = rig.token(scopes=("files:read",), task="files", aud="files")
+    assert rig.broker.call(token, tool="files", method="GET", path="/files").status == 200
+    rig.store.put("acme", "tickets", "tkt_acme_key-revoked")
+    assert rig.broker.call(rig.token(), tool="tickets", method="GET", path="/tickets").status == 401
+    assert rig.keeper.forgotten == []
+
+
+# --- answers: bytes that are not UTF-8, a redactor that fails, the naive wiring ----------------------------
+
+def test_an_answer_that_is_not_utf8_comes_back_with_replacement_characters(rig: _Rig) -> None:
+    assert "\ufffd" in rig.echo("BADBYTES")
+
+
+class _BrokenRedactor:
+    def __init__(self, secrets: Any) -> None:
+        pass
+
+    def redact(self, text: str) -> str:
+        raise RuntimeError("boom")
+
+
+def test_an_answer_the_redactor_fails_on_is_withheld_and_logged_with_the_call(
+        rig: _Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("course.broker.Redactor", _BrokenRedactor)
+    with pytest.raises(AccessDenied) as err:
+        rig.broker.call(rig.token(), tool="tickets", method="GET", path="/tickets")
+    assert err.value.code == "redaction_failed"
+    line = _the_line(rig)
+    assert (line["tool"], line["facts"], line["reason"], line["user"]) == (
+        "tickets", {"method": "GET", "path": "/tickets"}, "redaction_failed", "alice")
+
+
+def test_an_upstream_error_the_redactor_fails_on_is_named_by_its_type_only(
+        rig: _Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("course.broker.Redactor", _BrokenRedactor)
+    with pytest.raises(UpstreamError) as err:
+        rig.make(urls=lambda s: "http://127.0.0.1:9").call(rig.token(), tool="tickets", method="GET",
+                                                           path="/tickets")
+    assert "HTTPError" in str(err.value).split() and "/tickets" not in str(err.value)
+    assert "HTTPError" in _the_line(rig)["detail"].split()
+
+
+def test_the_naive_wiring_redacts_nothing(rig: _Rig) -> None:
+    naive = rig.make(redact=False)
+    result = naive.call(rig.token(), tool="tickets", method="POST", path="/tickets",
+                        json={"echo": KEYS[("acme", "payments")]})
+    assert KEYS[("acme", "payments")] in result.body
+
+
+def test_unreadable_of_a_tenant_never_seen_is_empty(rig: _Rig) -> None:
+    assert rig.broker.unreadable("nobody") == ()
+
+
+# --- caches: one store read per credential and store generation ---------------------------------------------
+
+class _CountingStore:
+    def __init__(self, store: SecretStore) -> None:
+        self.store, self.gets = store, []
+
+    @property
+    def generation(self) -> int:
+        return self.store.generation
+
+    def names(self, tenant: str) -> tuple[str, ...]:
+        return self.store.names(tenant)
+
+    def get(self, tenant: str, name: str) -> Secret:
+        self.gets.append((tenant, name))
+        return self.store.get(tenant, name)
+
+
+def test_credentials_and_redactor_are_opened_once_per_store_generation(rig: _Rig) -> None:
+    counting = _CountingStore(rig.store)
+    broker = rig.make(store=counting)
+    for _ in range(3):
+        broker.call(rig.token(), tool="tickets", method="GET", path="/tickets")
+    first = list(counting.gets)
+    assert first.count(("acme", "tickets")) == 2  # once to inject, once for the redactor
+    assert first.count(("acme", "payments")) == 1
+    rig.store.put("acme", "payments", "sk_live_acme_NEW_5Tg7Yh9Uj1Ik")
+    broker.call(rig.token(), tool="tickets", method="GET", path="/tickets")
+    assert counting.gets[len(first):].count(("acme", "payments")) == 1
+
+
+def test_an_oauth_redactor_is_rebuilt_only_when_the_access_token_changes(rig: _Rig) -> None:
+    counting = _CountingStore(rig.store)
+    keeper = _SameToken()
+    broker = rig.make(store=counting, refresh=keeper)
+    for _ in range(3):
+        token = rig.token(scopes=("files:read",), task="files", aud="files")
+        assert keeper.value.reveal() not in broker.call(token, tool="files", method="GET", path="/files").body
+    assert counting.gets.count(("acme", "payments")) == 1
+    keeper.value = Secret(keeper.value.reveal(), name="oauth:access")  # equal, not the same object
+    broker.call(rig.token(scopes=("files:read",), task="files", aud="files"), tool="files", method="GET",
+                path="/files")
+    assert counting.gets.count(("acme", "payments")) == 1
+
+
+class _SameToken:
+    def __init__(self) -> None:
+        self.value = Secret("opaque-access-acme-steady-Kp3Lm8Nq", name="oauth:access")
+
+    def access_token(self, tenant: str) -> Secret:
+        return self.value
+
+    def forget(self, tenant: str) -> None:
+        pass
