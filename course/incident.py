@@ -97,12 +97,12 @@ def write_log(rows: Iterable[Mapping[str, Any]], *, seed: str = "lab", start: in
     hmac_key, signing = log_keys(seed)
     clock = ManualClock(start)
     log = AccessLog(clock=clock, hmac_key=hmac_key, checkpoint_key=signing, durable=False)
-    rows = [dict(r) for r in rows]
-    if checkpoint_after is not None and not -1 <= checkpoint_after <= len(rows):
+    table: list[dict[str, Any]] = [dict(r) for r in rows]
+    if checkpoint_after is not None and not -1 <= checkpoint_after <= len(table):
         raise ConfigurationError("checkpoint_after must be -1, or 0 up to the number of rows")
-    sign_at = len(rows) if checkpoint_after is None else checkpoint_after
+    sign_at = len(table) if checkpoint_after is None else checkpoint_after
     checkpoint = log.checkpoint() if sign_at == 0 else None
-    for n, row in enumerate(rows, start=1):
+    for n, row in enumerate(table, start=1):
         at = start + int(row.pop("at", clock.now() - start))
         if at < clock.now():
             raise ConfigurationError("rows must be in time order")
@@ -270,13 +270,13 @@ def _refund(wiring: Any, *, logged_in: str, seed: str) -> tuple[tuple[str, ...],
 
     with assemble(wiring, seed=seed) as lab:
         session = lab.open_session(user=logged_in)
-        lab.clock.advance(42)
+        lab.manual_clock.advance(42)
         request = AgentRequest(tenant="acme", user="bob", agent="helpdesk-bot",
                                session=session.id, task="refund", tool="payments",
                                scopes=("payments:refund",), ttl=120,
                                intent=(("charge", "ch-0001"),))
         issued = lab.vault.request(request)
-        lab.clock.advance(1)
+        lab.manual_clock.advance(1)
         lab.broker.call(issued.token, tool="payments", method="POST", path="/refunds",
                         json={"charge": "ch-0001"})
         attempt = _attempt(lab.clock.now() - 1, session, request, issued.decision, issued)
@@ -337,7 +337,7 @@ def on_call_day(seed: str = "lab") -> WrittenLog:
         start = lab.clock.now()
 
         def at(t: int) -> None:
-            lab.clock.set(start + t)
+            lab.manual_clock.set(start + t)
 
         def ask(session: Any, tool: str, task: str, scopes: tuple[str, ...], *, user: str | None = None,
                 intent: tuple[tuple[str, Any], ...] = (), approval: Any = None) -> Any:

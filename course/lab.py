@@ -167,6 +167,17 @@ class Lab:
     def name(self) -> str:
         return self.wiring.name
 
+    @property
+    def manual_clock(self) -> ManualClock:
+        """The lab's clock as the :class:`~course.clock.ManualClock` that notebooks move.
+
+        Raises:
+            ConfigurationError: this lab runs on another clock (a real one).
+        """
+        if not isinstance(self.clock, ManualClock):
+            raise ConfigurationError("this lab runs on a clock that cannot be moved by hand")
+        return self.clock
+
     # -- building more pieces on the same keys, clock, store and log ------------
     def load_policy(self, config: list[dict[str, Any]]) -> Policy:
         """Read grant configuration the way this wiring does (the hardened one refuses wildcards)."""
