@@ -30,9 +30,11 @@ lab: install
 
 # The suite, nbval over every source notebook (stored outputs must be those of a fresh run),
 # the linter and the type checker: all four always run, and any failure fails the target.
+# The suite is spread test by test (worksteal: the real nbgrader runs of ten notebooks would
+# otherwise queue on one worker); nbval keeps each notebook's cells together (loadfile).
 test: install
 	@status=0; \
-	$(PY) -m pytest -n 2 --dist loadfile tests || status=1; \
+	$(PY) -m pytest -n 2 --dist worksteal tests || status=1; \
 	$(PY) -m pytest -n 2 --dist loadfile --nbval notebooks || status=1; \
 	$(PY) -m ruff check course autograde tests authoring || status=1; \
 	$(PY) -m mypy course || status=1; \
