@@ -45,11 +45,11 @@ EQUIVALENTS = ROOT / "tests" / "equivalent_mutants.md"
 # tests/test_mutants_<module>.py, when it exists, is always added.
 MODULES: dict[str, tuple[str, ...]] = {
     "tokens": ("tests/test_tokens.py",),
-    "keys": ("tests/test_tokens.py", "tests/test_interop.py"),
+    "keys": ("tests/test_tokens.py", "tests/test_mutants_tokens.py", "tests/test_forge.py"),
     "policy": ("tests/test_policy.py",),
     "vault": ("tests/test_vault.py",),
     "approvals": ("tests/test_approvals.py",),
-    "revocation": ("tests/test_vault.py", "tests/test_tokens.py"),
+    "revocation": ("tests/test_vault.py", "tests/test_tokens.py", "tests/test_mutants_tokens.py"),
     "broker": ("tests/test_broker.py",),
     "connectors": ("tests/test_connectors.py",),
     "redact": ("tests/test_redact.py",),

@@ -510,3 +510,19 @@ class _SameToken:
 
     def forget(self, tenant: str) -> None:
         pass
+
+
+# --- an approved token: arguments that cannot even be digested are not the approved ones -----------------
+
+@pytest.mark.parametrize("args", [{"amount": {1, 2}}, {"amount": float("nan")}, {1: "x"}],
+                         ids=["set", "nan", "int-key"])
+def test_arguments_that_cannot_be_digested_never_match_an_approval(args: Any) -> None:
+    from course.broker import authorize_call
+    from course.connectors import by_tool
+    from course.policy import intent_digest
+
+    claims = _claims(ManualClock(), approval=intent_digest({"amount": 10}))
+    connector = by_tool()["tickets"]
+    assert authorize_call(claims, connector, "POST", "/tickets", {"amount": 10}) is None
+    refusal = authorize_call(claims, connector, "POST", "/tickets", args)
+    assert refusal is not None and refusal[0] == "approval_mismatch"
