@@ -518,8 +518,8 @@ class Zygote:
     def _close(proc: subprocess.Popen[bytes], tmp: str) -> None:
         import shutil
 
-        with contextlib.suppress(OSError):
-            proc.kill()
+        with contextlib.suppress(OSError):  # the zygote, its keeper and children: one group
+            os.killpg(proc.pid, 9)
         with contextlib.suppress(Exception):
             proc.wait(timeout=5)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -549,8 +549,7 @@ class Zygote:
         deadline = time.monotonic() + seconds
         if self.ready is None:
             self.ready = int(self._line(deadline + 60)["ready"])
-        if self.ready < 0:
-            raise OSError("the source's setup cannot be forked warm")
+
         reply = Path(self.tmp) / f"reply-{os.getpid()}-{time.monotonic_ns()}.json"
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps({**job, "reply_path": str(reply)}).encode() + b"\n")

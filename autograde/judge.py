@@ -453,16 +453,20 @@ def main() -> None:
     out.flush()
 
 
-def _safe_to_fork() -> bool:
-    """One OS thread, no child process, no open file or socket: a fork copies this state
-    faithfully (a setup that started a server thread would leave its children talking to
-    nobody; an open file would be one file shared by every child)."""
+def _children() -> set[int]:
+    with open(f"/proc/self/task/{os.getpid()}/children") as fh:
+        return {int(p) for p in fh.read().split()}
+
+
+def _safe_to_fork(keeper: int | None = None) -> bool:
+    """One OS thread, no child process (but the `keeper`), no open file or socket: a fork
+    copies this state faithfully (a setup that started a server thread would leave its
+    children talking to nobody; an open file would be one file shared by every child)."""
     try:
         if len(os.listdir("/proc/self/task")) != 1:
             return False
-        with open(f"/proc/self/task/{os.getpid()}/children") as fh:
-            if fh.read().split():
-                return False
+        if _children() - {keeper}:
+            return False
         for fd in os.listdir("/proc/self/fd"):
             try:
                 target = os.readlink(f"/proc/self/fd/{fd}")
@@ -476,12 +480,67 @@ def _safe_to_fork() -> bool:
         return False
 
 
+def _import_lines(cells: list[dict[str, Any]]) -> str:
+    """The top-level imports of `cells`, as one cell (warming them is safe to share)."""
+    from .learner import _parse
+
+    lines = []
+    for cell in cells:
+        tree = _parse(cell["source"])
+        for node in (tree.body if tree is not None else []):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not (
+                    isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+                lines.append(ast.unparse(node))
+    return "\n".join(lines)
+
+
+def _checkpointed_setup(prefix: list[dict[str, Any]], ns: dict[str, Any]) -> int:
+    """Run the prefix cell by cell; returns how many ran in the process that comes back.
+
+    The setup's imports are warmed first (a scratch namespace). Before each step a keeper
+    child is forked holding the state so far. If the cell leaves
+    the process unforkable (it started a service: threads, sockets, child processes), the
+    keeper becomes the zygote with the state before that cell, and this process ends
+    (killing what the cell started); otherwise the keeper is dismissed."""
+    imports = _import_lines(prefix)
+    steps = ([None] if imports else []) + list(prefix)
+    ran = 0
+    for cell in steps:
+        read_end, write_end = os.pipe()
+        keeper = os.fork()
+        if keeper == 0:
+            os.close(write_end)
+            word = os.read(read_end, 1)
+            os.close(read_end)
+            if word == b"k":
+                return ran
+            os._exit(0)
+        os.close(read_end)
+        if cell is None:  # warm the setup's imports only (a scratch namespace)
+            run_setup([{"source": imports}], {"__name__": "__main__"})
+        else:
+            run_setup([cell], ns)
+        if _safe_to_fork(keeper):
+            os.write(write_end, b"x")
+            os.close(write_end)
+            os.waitpid(keeper, 0)
+            ran += cell is not None
+            continue
+        os.write(write_end, b"k")
+        os.close(write_end)
+        for pid in _children() - {keeper}:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        os._exit(0)
+    return ran
+
+
 def serve() -> None:
-    """A judge zygote for one source notebook. Reads {"prefix": [setup cells]}, runs them once
-    and answers {"ready": n}, or {"ready": -1} and ends when they leave a state a fork would
-    not copy faithfully (a thread, a child process, an open file or socket); then for each
-    job line forks a child that judges it as `main` would, writing the answer to the job's
-    "reply_path", and answers {"pid": p} then {"done": status}. Ends at end of input."""
+    """A judge zygote for one source notebook. Reads {"prefix": [setup cells]}, runs as many
+    of them as leave a state a fork copies faithfully (`_checkpointed_setup`) and answers
+    {"ready": n}; then for each job line forks a child that judges it as `main` would (the
+    rest of the setup included), writing the answer to the job's "reply_path", and answers
+    {"pid": p} then {"done": status}. Ends at end of input."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     stdin = sys.stdin.buffer
@@ -489,12 +548,7 @@ def serve() -> None:
     prefix = list(first.get("prefix", []))
     _arm_tripwires()
     ns: dict[str, Any] = {"__name__": "__main__"}
-    run_setup(prefix, ns)
-    if not _safe_to_fork():  # the grader falls back to a fresh judge per submission
-        out.write(json.dumps({"ready": -1}) + "\n")
-        out.flush()
-        os._exit(0)
-    ran = len(prefix)
+    ran = _checkpointed_setup(prefix, ns)
     # Files the setup wrote (in this working folder, which is also HOME and TMPDIR) are put
     # back as the setup left them before every child: no child sees another's writes.
     work = os.getcwd()

@@ -335,7 +335,7 @@ def test_a_setup_that_starts_a_thread_is_not_forked_warm() -> None:
         for _ in range(2):
             verdicts, error = run_judge(job, seconds=20, zygote="test-thread")
             assert error is None and verdicts["test_f"]["status"] == PASS
-        assert _ZYGOTES["test-thread"] is None  # a fresh judge per submission instead
+        assert _ZYGOTES["test-thread"].ready == 0  # each child runs that setup itself
     finally:
         zygote = _ZYGOTES.pop("test-thread", None)
         if zygote is not None:
