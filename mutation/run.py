@@ -40,6 +40,7 @@ WORK = ROOT / "mutation" / ".work"
 REPORT = ROOT / "mutation" / "REPORT.md"
 RESULTS = ROOT / "mutation" / "results.json"
 EQUIVALENTS = ROOT / "tests" / "equivalent_mutants.md"
+HISTORY = ROOT / "mutation" / "HISTORY.md"
 
 # The enforcement modules (issue 14), each with the test files that cover it. A module's own
 # tests/test_mutants_<module>.py, when it exists, is always added.
@@ -322,6 +323,8 @@ def write_report(results: dict[str, ModuleResult], equivalents: dict[str, tuple[
     if stale:
         out += ["", "## Stale lines in tests/equivalent_mutants.md (now killed, or gone: delete them)", ""]
         out += [f"- `{name}`" for name in stale]
+    if HISTORY.exists():  # hand-written: scores before and after a piece of work, with its times
+        out += ["", HISTORY.read_text("utf-8").rstrip("\n")]
     REPORT.write_text("\n".join(out) + "\n", "utf-8")
 
 
