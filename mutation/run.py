@@ -82,6 +82,7 @@ class ModuleResult:
     other: int
     seconds: float
     when: str
+    rerun_only: bool = False  # a --keep run: only the previous survivors were run, so seconds is short
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ def run_module(module: str, *, keep: bool, max_children: int,
     result = ModuleResult(
         module=module, tests=tests, mutants=len(statuses), killed=killed, alive=alive,
         no_tests=no_tests, other=other, seconds=round(seconds, 1),
-        when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), rerun_only=bool(again),
     )
     row = Row.of(result, equivalents)
     print(f"[mutate] {module}: {result.mutants} mutants, {killed} killed, {len(row.survivors)} survived, "
@@ -282,9 +283,10 @@ def write_report(results: dict[str, ModuleResult], equivalents: dict[str, tuple[
     ]
     for row in ordered:
         r = row.result
+        took = f"{r.seconds:.0f} s" + (" (survivors re-run)" if r.rerun_only else "")
         out.append(f"| `course/{r.module}.py` | {r.mutants} | {r.killed} | {len(row.survivors)} | "
                    f"{len(row.equivalent)} | {len(row.message)} | {len(r.no_tests)} | {row.score:.1f}% | "
-                   f"{row.behaviour_score:.1f}% | {r.seconds:.0f} s | {r.when} |")
+                   f"{row.behaviour_score:.1f}% | {took} | {r.when} |")
     missing = [m for m in MODULES if m not in results]
     if missing:
         out += ["", "Not run yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
