@@ -1,0 +1,81 @@
+"""Keys: the kid is the RFC 7638 thumbprint, JWKS defaults, retirement to the second (issue 14).
+
+Mutation testing found the kid computation unpinned (any change to the thumbprint's JSON
+would silently rename every key), the JWKS defaults for a key without ``alg``/``use``, an
+unknown ``kid`` in a JWKS, and the second a rotated key stops verifying.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from course import errors, keys
+from course.clock import ManualClock
+
+# RFC 8037, appendix A.2 and A.3: an Ed25519 public key and its RFC 7638 thumbprint.
+RFC8037_X = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+RFC8037_THUMBPRINT = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+def _rfc_key() -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(RFC8037_X + "="))
+
+
+def test_kid_is_the_rfc7638_thumbprint_of_the_rfc8037_example_key() -> None:
+    assert keys.thumbprint(_rfc_key()) == RFC8037_THUMBPRINT[:16]
+
+
+def test_b64url_has_no_padding() -> None:
+    assert keys.b64url(b"\xff") == "_w" and keys.b64url(b"\xff\xff") == "__8"
+    assert keys.b64url_decode("_w") == b"\xff"
+
+
+def test_a_jwk_without_alg_or_use_is_an_ed25519_signing_key() -> None:
+    source = keys.JWKSKeys({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": "k1"}]})
+    assert source.public_key("k1") == _rfc_key()
+
+
+@pytest.mark.parametrize("field", [{"alg": "Ed448"}, {"use": "enc"}])
+def test_a_jwk_for_another_algorithm_or_use_is_refused(field: dict[str, str]) -> None:
+    with pytest.raises(errors.ConfigurationError):
+        keys.JWKSKeys({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": "k1", **field}]})
+
+
+@pytest.mark.parametrize("kid", ["k2", "", None, 1])
+def test_an_unknown_kid_in_a_jwks_is_an_unknown_key(kid: object) -> None:
+    source = keys.JWKSKeys({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": "k1"}]})
+    with pytest.raises(errors.UnknownKeyError):
+        source.public_key(kid)
+
+
+@pytest.mark.parametrize("ttl", [0, -1])
+def test_a_non_positive_max_token_ttl_is_refused(clock: ManualClock, ttl: int) -> None:
+    with pytest.raises(errors.ConfigurationError):
+        keys.KeyRing(clock=clock, seed="k", max_token_ttl=ttl)
+
+
+def test_a_one_second_max_token_ttl_and_the_hour_default(clock: ManualClock) -> None:
+    assert keys.KeyRing(clock=clock, seed="k", max_token_ttl=1).max_token_ttl == 1
+    assert keys.KeyRing(clock=clock, seed="k").max_token_ttl == 3600
+
+
+def test_a_rotated_key_verifies_until_the_second_it_retires(clock: ManualClock) -> None:
+    ring = keys.KeyRing(clock=clock, seed="k", max_token_ttl=100)
+    old = ring.active
+    ring.rotate()
+    clock.advance(99)
+    assert ring.public_key(old.kid) == old.public
+    clock.advance(1)
+    with pytest.raises(errors.UnknownKeyError):
+        ring.public_key(old.kid)
+    assert ring.public_key(ring.active.kid) == ring.active.public
+
+
+def test_compromising_an_unknown_kid_changes_nothing(clock: ManualClock) -> None:
+    ring = keys.KeyRing(clock=clock, seed="k")
+    active = ring.active
+    ring.compromise("never-issued")
+    assert ring.active == active and ring.public_key(active.kid) == active.public
