@@ -79,3 +79,55 @@ def test_compromising_an_unknown_kid_changes_nothing(clock: ManualClock) -> None
     active = ring.active
     ring.compromise("never-issued")
     assert ring.active == active and ring.public_key(active.kid) == active.public
+
+
+def test_b64url_keeps_a_trailing_x() -> None:
+    assert keys.b64url(b"\x00\x00\x17") == "AAAX"
+
+
+def test_seeded_keys_derive_from_the_seed_and_the_generation(clock: ManualClock) -> None:
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def expected(generation: int) -> str:
+        material = hashlib.sha256(f"vault-lab-key|lab|{generation}".encode()).digest()
+        return keys.thumbprint(Ed25519PrivateKey.from_private_bytes(material).public_key())
+
+    ring = keys.KeyRing(clock=clock, seed="lab")
+    assert ring.active.kid == expected(1) and ring.active.created_at == clock.now()
+    clock.advance(5)
+    assert ring.rotate().kid == expected(2) and ring.active.created_at == clock.now()
+    assert ring.rotate().kid == expected(3)
+
+
+def test_unseeded_rings_make_fresh_keys(clock: ManualClock) -> None:
+    a, b = keys.KeyRing(clock=clock), keys.KeyRing(clock=clock)
+    assert a.active.kid != b.active.kid
+    assert a.public_key(a.active.kid) == a.active.public
+
+
+def test_kids_and_jwks_drop_a_rotated_key_the_second_it_retires(clock: ManualClock) -> None:
+    ring = keys.KeyRing(clock=clock, seed="k", max_token_ttl=100)
+    old = ring.rotate().kid and ring.kids()
+    assert len(old) == 2
+    clock.advance(99)
+    assert len(ring.kids()) == 2 and len(ring.jwks()["keys"]) == 2
+    clock.advance(1)
+    assert ring.kids() == (ring.active.kid,)
+    assert [k["kid"] for k in ring.jwks()["keys"]] == [ring.active.kid]
+    assert repr(ring) == f"KeyRing(active={ring.active.kid!r}, trusted=1)"
+
+
+def test_keys_and_rings_refuse_pickling(clock: ManualClock) -> None:
+    import pickle
+
+    ring = keys.KeyRing(clock=clock, seed="k")
+    for thing in (ring, ring.active):
+        with pytest.raises(TypeError):
+            pickle.dumps(thing)
+
+
+def test_jwks_repr_counts_keys_only() -> None:
+    source = keys.JWKSKeys({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": "k1"}]})
+    assert repr(source) == "JWKSKeys(kids=('k1',))"
