@@ -303,7 +303,7 @@ def write_report(results: dict[str, ModuleResult], equivalents: dict[str, tuple[
         "    make mutate                                   # every enforcement module (long: see times)",
         "    make mutate MODULES=\"tokens policy\"           # some modules",
         "    .venv/bin/python mutation/run.py tokens       # one module, fresh",
-        "    .venv/bin/python mutation/run.py tokens --keep  # re-use mutmut's cache (re-tests changed code)",
+        "    .venv/bin/python mutation/run.py tokens --keep  # after adding tests: re-run the survivors only",
         "    cd mutation/.work/tokens && ../../../.venv/bin/mutmut show <mutant>   # read one mutant",
         "",
         "`--max-children N` sets mutmut's parallel workers (default 2). The tests each module runs are",
