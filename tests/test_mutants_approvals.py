@@ -17,14 +17,7 @@ from course.approvals import Approval, ApprovalBook
 from course.clock import ManualClock
 from course.ids import IdFactory
 from course.policy import AgentRequest
-
-
-def deploy_request(**over: object) -> AgentRequest:
-    base: dict[str, object] = dict(tenant="acme", user="alice", agent="deploy-bot", session="sess-0001",
-                                   task="release", tool="deploy:production", scopes=("deploy:write",),
-                                   ttl=120, intent=(("version", "1.4.2"),))
-    base.update(over)
-    return AgentRequest(**base)  # type: ignore[arg-type]
+from tests.test_approvals import deploy_request  # the suite's own helper
 
 
 @pytest.fixture

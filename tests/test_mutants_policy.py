@@ -16,16 +16,7 @@ import pytest
 from course import policy
 from course.errors import ConfigurationError, InvalidRequestError
 from course.policy import AgentRequest, AllOf, AnyOf, Decision, Grant, GrantPolicy
-
-NOW = 1_767_225_600
-GRANT_FIELDS = dict(tenant="acme", user="ana", agent="support-bot", tool="tickets",
-                    tasks=("triage",), scopes=("tickets:read", "tickets:comment"), max_ttl=300)
-REQUEST_FIELDS = dict(tenant="acme", user="ana", agent="support-bot", session="sess-0001",
-                      task="triage", tool="tickets", scopes=("tickets:read",), ttl=120)
-
-
-def grant(**changes: object) -> Grant:
-    return Grant(**{**GRANT_FIELDS, **changes})  # type: ignore[arg-type]
+from tests.test_policy import NOW, REQUEST_FIELDS, grant  # the suite's own helpers
 
 
 def request(**changes: object) -> AgentRequest:

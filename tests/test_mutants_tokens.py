@@ -15,23 +15,7 @@ import jwt
 import pytest
 
 from course import errors, keys, tokens
-
-ISS, AUD = "https://vault.lab.local", "tickets"
-
-
-def make_claims(clock, **over):
-    now = clock.now()
-    base = dict(iss=ISS, sub="helpdesk-bot", aud=AUD, user="alice", tenant="acme", task="triage",
-                session="sess-0001", scopes=("tickets:read",), iat=now, nbf=now, exp=now + 300,
-                jti="tok-0001")
-    base.update(over)
-    return tokens.TokenClaims(**base)
-
-
-def verifier(keyring, clock, **over):
-    opts = dict(keys=keyring, issuer=ISS, audience=AUD, clock=clock)
-    opts.update(over)
-    return tokens.Verifier(**opts)
+from tests.test_tokens import AUD, ISS, make_claims, verifier  # the suite's own helpers
 
 
 def signed(payload, keyring, **header):
