@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install sysdeps lab test walkthrough redteam bench release grade lint typecheck mutate clean
+.PHONY: install sysdeps nodedeps lab test walkthrough redteam bench release grade lint typecheck mutate clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -15,15 +15,29 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) sysdeps
+install: $(STAMP) sysdeps nodedeps
 
-# The autograde sandbox uses Debian's bubblewrap; install it when we can (root + apt).
+# Debian packages the course uses, installed when we can (root + apt), else a clear note:
+# bubblewrap confines autograde's learner processes; chromium drives the browser tests
+# (Playwright with executable_path=/usr/bin/chromium, no browser download) and draws diagrams.
+SYSPKGS := bwrap:bubblewrap chromium:chromium
 sysdeps:
-	@command -v bwrap >/dev/null 2>&1 || { \
+	@for pair in $(SYSPKGS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -q bubblewrap >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1)) \
-	      || echo "warning: could not install bubblewrap; autograde falls back to its unconfined runner"; \
-	  else echo "note: bubblewrap (bwrap) not found; install it for the confined autograde sandbox"; fi; }
+	    echo "installing Debian package $$pkg (once)"; \
+	    (apt-get install -y -q $$pkg >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$pkg >/dev/null 2>&1)) \
+	      || echo "warning: could not install $$pkg; the tests that need it skip with a message"; \
+	  else echo "note: $$cmd not found; install Debian's $$pkg (the tests that need it skip with a message)"; fi; done
+
+# Node tools (package.json, pinned by package-lock.json): JupyterHub's configurable-http-proxy
+# and the Mermaid library. Without npm, `make hub` and the diagram tests say so and skip.
+NODE_STAMP := node_modules/.installed
+nodedeps: $(NODE_STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "installing node tools (npm ci)"; npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else echo "note: npm not found; make hub and the Mermaid diagram tests will skip"; fi
 
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. $(ROOT_FLAG) notebooks/
