@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install sysdeps nodedeps lab test walkthrough redteam bench release grade lint typecheck mutate clean
+.PHONY: install sysdeps nodedeps lab test walkthrough redteam bench release grade lint typecheck mutate diagrams clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -82,6 +82,12 @@ typecheck: install
 MODULES ?=
 mutate: install
 	$(PY) mutation/run.py $(MODULES)
+
+# Feedback's diagrams, drawn by the real Mermaid library (node_modules/mermaid) in headless Chromium:
+# every ```mermaid block of notebooks/ to autograde/diagrams/<hash>.svg (committed). Run after a
+# notebook's diagram changes; `make test` names the missing ones. `--check` compares, writes nothing.
+diagrams: install
+	$(PY) authoring/render_diagrams.py
 
 clean:
 	rm -rf release submitted autograded feedback reports gradebook.db .bench
