@@ -263,20 +263,24 @@ class _Proxy:
         return f"<learner function {self._name}>"
 
 
-def _hidden_from(source: str) -> int | None:
-    """The first line number (1-based) inside a hidden-tests block, or None."""
-    for number, line in enumerate(source.splitlines(), 1):
-        if "BEGIN HIDDEN TESTS" in line:
-            return number
-    return None
+def _hidden_from(cell: dict[str, Any]) -> int | None:
+    """The line number (1-based) where a test cell's hidden tests begin, or None: the job's
+    `hidden_from` (the grader read it with the configured delimiters, `autograde.regions`);
+    a job built without it (a test's) is read with nbgrader's default delimiters."""
+    if "hidden_from" in cell:
+        value = cell["hidden_from"]
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    from .regions import Delimiters, first_hidden_line
+
+    return first_hidden_line(str(cell.get("source", "")), Delimiters.nbgrader_defaults())
 
 
-def _failure_reason(exc: BaseException, source: str) -> str:
+def _failure_reason(exc: BaseException, source: str, hidden: int | None) -> str:
     """Why a check failed, in words that never quote a hidden test, its inputs or the values
-    it expected: a failure on a hidden line says only that a hidden check failed."""
+    it expected: a failure on a hidden line (at or after `hidden`) says only that a hidden
+    check failed."""
     tb = traceback.extract_tb(exc.__traceback__)
     line = next((f.lineno for f in reversed(tb) if f.filename == "<check>"), None)
-    hidden = _hidden_from(source)
     lines = source.splitlines()
     if hidden is not None and (line is None or line >= hidden):
         prop = getattr(exc, "prop", None)
@@ -425,7 +429,7 @@ def judge(job: dict[str, Any], notes: list[str] | None = None,
             except BaseException as exc:  # noqa: BLE001 - a failing check is a verdict
                 if kind == "test":
                     verdicts.append(Verdict(grade_id=cid, status=FAIL, tripwire=learner.tripped,
-                                            reason=_failure_reason(exc, source)))
+                                            reason=_failure_reason(exc, source, _hidden_from(cell))))
                 continue
             if kind == "test":
                 verdicts.append(Verdict(grade_id=cid, status=PASS))
