@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install sysdeps nodedeps lab test walkthrough redteam bench release grade lint typecheck mutate diagrams clean
+.PHONY: install sysdeps nodedeps lab hub test walkthrough redteam bench release grade lint typecheck mutate diagrams clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -41,6 +41,17 @@ $(NODE_STAMP): package.json package-lock.json
 
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. $(ROOT_FLAG) notebooks/
+
+# A workshop room on one machine (as root): the roster's Unix accounts, the instructor's course
+# root, nbgrader's shared exchange, then JupyterHub on 127.0.0.1:8000 (hub/README.md for TLS and
+# a room's address). ROSTER=hub/roster.example.csv to try it.
+ROSTER ?= hub/roster.csv
+hub: install
+	@[ "$$(id -u)" = 0 ] || { echo "make hub runs as root: it creates the learners' Unix accounts"; exit 1; }
+	@[ -x node_modules/.bin/configurable-http-proxy ] || { echo "need node_modules/.bin/configurable-http-proxy (npm ci)"; exit 1; }
+	@$(PY) hub/room.py setup --roster $(ROSTER)
+	@echo "hub: $${VAULTLAB_HUB_URL:-http://127.0.0.1:8000} (instructor approves learners at /hub/roster; Ctrl-C stops)"
+	@$(VENV)/bin/jupyterhub -f hub/jupyterhub_config.py
 
 # The suite, nbval over every source notebook (stored outputs must be those of a fresh run),
 # the linter and the type checker: all four always run, and any failure fails the target.

@@ -1,0 +1,76 @@
+"""JupyterHub for a Vault Lab workshop room (`make hub`): read after `python hub/room.py setup`.
+
+Every value a room changes comes from the environment (hub/README.md):
+  VAULTLAB_HUB_STATE   the room's state folder (default /srv/vaultlab-hub, made by room.py)
+  VAULTLAB_HUB_URL     public address (default http://127.0.0.1:8000, this machine only);
+                       e.g. https://0.0.0.0:443 for the room's network, with:
+  VAULTLAB_HUB_CERT, VAULTLAB_HUB_KEY   TLS certificate and key files (PEM)
+  VAULTLAB_HUB_IDLE    seconds without activity before a server stops itself (default 3600)
+"""
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from rosterauth import RosterAuthenticator  # noqa: E402
+from room import Room  # noqa: E402
+
+c = get_config()  # noqa: F821 - injected by traitlets' config loader
+room = Room.load(Path(os.environ.get("VAULTLAB_HUB_STATE", "/srv/vaultlab-hub")))
+state = Path(room.state_dir)
+venv_bin = Path(room.repo) / ".venv" / "bin"
+
+# Network: this machine only unless the room says otherwise; TLS when a cert is given.
+c.JupyterHub.bind_url = os.environ.get("VAULTLAB_HUB_URL", "http://127.0.0.1:8000")
+if os.environ.get("VAULTLAB_HUB_CERT"):
+    c.JupyterHub.ssl_cert = os.environ["VAULTLAB_HUB_CERT"]
+    c.JupyterHub.ssl_key = os.environ.get("VAULTLAB_HUB_KEY", "")
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ.get("VAULTLAB_HUB_PORT", "8081"))
+c.ConfigurableHTTPProxy.api_url = os.environ.get("VAULTLAB_PROXY_API", "http://127.0.0.1:8001")
+c.ConfigurableHTTPProxy.command = [str(Path(room.repo) / "node_modules" / ".bin" / "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.auth_token = (state / "proxy_token").read_text().strip()
+c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+c.ConfigurableHTTPProxy.log_level = "error"
+
+# State: private to root, never in the working directory.
+c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(state / "cookie_secret")
+c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+c.JupyterHub.log_level = os.environ.get("VAULTLAB_HUB_LOG", "WARN")
+c.JupyterHub.shutdown_on_logout = False
+c.JupyterHub.cleanup_servers = True
+
+# Accounts: the roster, first-login passwords, the instructor approves learners.
+c.JupyterHub.authenticator_class = RosterAuthenticator
+c.RosterAuthenticator.password_file = str(state / "passwords.json")
+c.Authenticator.allowed_users = set(room.learners)
+c.Authenticator.admin_users = {room.instructor}
+
+# Servers: each user's own Unix account (LocalProcessSpawner setuids), home as root folder.
+c.Spawner.cmd = [str(venv_bin / "jupyterhub-singleuser")]
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+c.Spawner.environment = {
+    "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+    # nbgrader finds the room's exchange and course here (learners and instructor alike).
+    "JUPYTER_CONFIG_PATH": room.config_dir,
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+idle = int(os.environ.get("VAULTLAB_HUB_IDLE", "3600"))
+# Idle culling with JupyterHub's and Jupyter Server's own timeouts (no extra package): idle
+# kernels and terminals are stopped, then a server with no activity stops itself.
+c.Spawner.args = [
+    f"--ServerApp.shutdown_no_activity_timeout={idle}",
+    f"--MappingKernelManager.cull_idle_timeout={idle // 2}",
+    "--MappingKernelManager.cull_interval=300",
+    "--MappingKernelManager.cull_connected=False",
+    f"--TerminalManager.cull_inactive_timeout={idle // 2}",
+    "--TerminalManager.cull_interval=300",
+    "--ServerApp.log_level=WARN",
+    "--LabApp.news_url=None",
+]
+c.Spawner.start_timeout = 60
+c.Spawner.http_timeout = 60
