@@ -15,20 +15,29 @@ Everything a notebook's graded function receives from here is plain data
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from . import redteam, unsafe
 from .broker import Broker
+from .errors import RevokedTokenError, VaultLabError
+from .keys import JWKSKeys
 from .lab import HARDENED, NAIVE, Wiring, assemble
-from .taxonomy import node_of_code
-from .world import World
+from .policy import NEEDS_APPROVAL, AgentRequest, Decision, Grant, GrantPolicy, Outcome
+from .secretstore import SecretStore
+from .taxonomy import CHECK_CODES, node_of_code
+from .tokens import PluggedVerifier, TokenClaims, Verifier
+from .vault import Vault
+from .world import TENANTS, World
 
-__all__ = ["GIVEN_TESTS", "LESSON_DIAGRAM", "MUTANTS", "OBSERVED", "SCRIPT", "WIRINGS", "held_by",
-           "logs_explain_refusals", "observe", "parse_sequence", "perform", "token_keeps_its_meaning",
-           "workflow_is_defended"]
+__all__ = ["GIVEN_TESTS", "KIT_ONLY", "LESSON_DIAGRAM", "MUTANTS", "OBSERVED", "PIECES", "SCRIPT",
+           "WIRINGS", "Piece", "assembly", "assembly_table", "held_by", "logs_explain_refusals",
+           "observe", "parse_sequence", "pasted", "perform", "piece_of", "red_team",
+           "token_keeps_its_meaning", "trusted_keys", "workflow_is_defended"]
 
 
 def _naive_policy() -> Any:
@@ -311,3 +320,344 @@ def parse_sequence(text: str) -> dict[str, Any]:
                 raise ValueError(f"a message joins undeclared participants {src!r}, {dst!r}")
             messages.append([src, dst, body.strip()])
     return {"participants": participants, "messages": messages, "notes": notes}
+
+
+# ---------------------------------------------------------------- the learner's own assembly
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Piece:
+    """One function a learner wrote in an earlier notebook that fills an enforcement slot here."""
+
+    name: str  # the piece's name in the red team's table ("verifier", "policy", ...)
+    notebook: str  # the notebook it was written in
+    function: str  # its name there (paste it under the same name)
+    signature: str  # its signature there
+    slot: str  # the Wiring slot its adapter fills
+    needs: tuple[str, ...] = ()  # other functions of the same notebook it calls (paste them too)
+
+
+#: The pieces a learner can paste into notebook 08, in trust-path order.
+PIECES: Mapping[str, Piece] = MappingProxyType({p.name: p for p in (
+    Piece(name="policy", notebook="03-vault-policy", function="decide",
+          signature="decide(request, grants, now) -> policy.Decision", slot="policy",
+          needs=("narrow",)),
+    Piece(name="verifier", notebook="02-short-lived-tokens", function="verify_token",
+          signature="verify_token(token, *, jwks, issuer, audience, now, leeway=DEFAULT_LEEWAY, "
+                    "max_ttl=MAX_TTL) -> tokens.TokenClaims", slot="verifier_for"),
+    Piece(name="revocation", notebook="06-revocation", function="must_die",
+          signature="must_die(state, session) -> {'sessions': [...], 'tokens': [...]}",
+          slot="verifier_for"),
+    Piece(name="call check", notebook="04-the-broker", function="authorize",
+          signature="authorize(claims, connector, method, path, args) -> (code, reason) | None",
+          slot="broker"),
+    Piece(name="log redactor", notebook="04-the-broker", function="redact",
+          signature="redact(text, secrets) -> str", slot="log_redactor"),
+)})
+
+#: Pieces only the kit supplies here (no earlier notebook's function fills their slot).
+KIT_ONLY = ("session check", "policy loader", "approvals", "replay guard", "broker redaction")
+
+
+def trusted_keys(jwks: Mapping[str, Any]) -> dict[str, Any]:
+    """Notebook 02's given helper: ``{kid: Ed25519 public key}`` for every key of a JWKS document.
+
+    Raises:
+        ConfigurationError: the document is not a JWKS of Ed25519 keys, or names a kid twice.
+    """
+    source = JWKSKeys(jwks)
+    return {jwk["kid"]: source.public_key(jwk["kid"]) for jwk in jwks["keys"]}
+
+
+class _DecidePolicy:
+    """Notebook 03's ``decide(request, grants, now)`` as the vault's policy, over the lab's grants.
+
+    Notebook 03's grants never needed an approval (notebook 07 added that): when the
+    learner's decision allows on a grant that needs one, it becomes NEEDS_APPROVAL, so
+    the vault asks for the human's yes exactly as it does for the kit's policy.
+
+    Raises:
+        TypeError: the learner's decide returned something that is not a Decision.
+    """
+
+    def __init__(self, decide: Callable[..., Any], grants: Iterable[Grant]) -> None:
+        self._decide, self.grants = decide, tuple(grants)
+
+    def decide(self, request: AgentRequest, *, now: int) -> Decision:
+        decision = self._decide(request, self.grants, now)
+        if not isinstance(decision, Decision):
+            raise TypeError(f"decide returned {type(decision).__name__}, not a policy.Decision")
+        grant = decision.grant
+        if decision.outcome is Outcome.ALLOW and grant is not None and grant.needs_approval:
+            return Decision(outcome=Outcome.NEEDS_APPROVAL, code=NEEDS_APPROVAL,
+                            reason="allowed only with a human approval of this exact request",
+                            request=request, scopes=decision.scopes, ttl=decision.ttl, grant=grant)
+        return decision
+
+    def __repr__(self) -> str:
+        return f"_DecidePolicy(grants={len(self.grants)})"
+
+
+def _books(vault: Vault, now: int) -> tuple[dict[str, Any], list[str]]:
+    """Notebook 06's ``state`` read from the vault's access log, and the sessions revoked by hand.
+
+    A revocation cascades in the kit; here only its roots (a revoked session whose
+    parent was not revoked) are handed to the learner, whose function does the cascade.
+    """
+    sessions: list[dict[str, Any]] = []
+    tokens_: list[dict[str, Any]] = []
+    revoked: list[str] = []
+    for e in vault.log.events():
+        if e.event == "session" and e.session:
+            parent = e.detail.removeprefix("parent=") if e.detail.startswith("parent=") else None
+            sessions.append({"id": e.session, "parent": parent})
+        elif e.event == "issue" and e.jti and e.session:
+            tokens_.append({"jti": e.jti, "session": e.session, "iat": e.time, "exp": e.expires})
+        elif e.event == "revoke" and e.reason == "revoke_session" and e.session:
+            revoked.append(e.session)
+    parents = {s["id"]: s["parent"] for s in sessions}
+    roots = [s for s in dict.fromkeys(revoked) if parents.get(s) not in revoked]
+    return {"sessions": sessions, "tokens": tokens_, "at": now}, roots
+
+
+def _verifier_for(verify_token: Callable[..., Any] | None,
+                  must_die: Callable[..., Any] | None) -> Callable[[Vault, str], Any]:
+    """The ``verifier_for`` slot: the learner's verify_token and must_die, the kit's where absent.
+
+    The kit's verifier stands in *without* its revocation list when ``must_die`` is pasted,
+    and the kit's revocation list stands in for session revocations only when it is not:
+    no kit check runs behind a learner's piece on the same question.
+    """
+    def factory(vault: Vault, audience: str) -> PluggedVerifier:
+        kit = Verifier(keys=vault.keys, issuer=vault.issuer, audience=audience, clock=vault.clock,
+                       leeway=vault.leeway, max_ttl=vault.max_ttl)
+
+        def check(token: object) -> Any:
+            if verify_token is None:
+                claims = kit.verify(token).claims
+            else:
+                claims = verify_token(token, jwks=vault.jwks(), issuer=vault.issuer, audience=audience,
+                                      now=vault.clock.now(), leeway=vault.leeway, max_ttl=vault.max_ttl)
+                if not isinstance(claims, TokenClaims):
+                    raise TypeError(f"verify_token returned {type(claims).__name__}, not tokens.TokenClaims")
+            scope = vault.revocations.reason(claims)
+            if must_die is None:
+                if scope is not None:
+                    raise RevokedTokenError(scope)
+                return claims
+            if scope not in (None, "session"):  # jti, agent, tenant, revoke-all: the kit's lists
+                raise RevokedTokenError(scope)
+            state, roots = _books(vault, vault.clock.now())
+            for root in roots:
+                dead = must_die(copy.deepcopy(state), root)
+                if claims.session in dead["sessions"] or claims.jti in dead["tokens"]:
+                    raise RevokedTokenError("session")
+            return claims
+
+        return PluggedVerifier(check, name="yours")
+
+    return factory
+
+
+class _PlainRedactor:
+    """Notebook 04's ``redact(text, secrets)`` as the access log's redactor, over the store's secrets."""
+
+    def __init__(self, redact: Callable[[str, tuple[str, ...]], str], store: SecretStore) -> None:
+        self._redact, self._store = redact, store
+        self._generation, self._secrets = -1, ()
+        self._memo: dict[str, str] = {}  # short strings repeat on every line; redacted output only
+
+    def _values(self) -> tuple[str, ...]:
+        if self._generation != self._store.generation:
+            values = []
+            for tenant in TENANTS:
+                for name in self._store.names(tenant):
+                    value = self._store.get(tenant, name).reveal()
+                    if len(value) >= 12:  # notebook 04's contract: secrets of at least 12 characters
+                        values.append(value)
+            self._generation, self._secrets = self._store.generation, tuple(sorted(set(values)))
+            self._memo = {}
+        return self._secrets
+
+    def redact(self, text: str) -> str:
+        secrets = self._values()
+        done = self._memo.get(text)
+        if done is not None:
+            return done
+        out = self._redact(text, secrets)
+        if type(out) is not str:
+            raise TypeError(f"redact returned {type(out).__name__}, not str")
+        if len(text) <= 256 and len(self._memo) < 4096:
+            self._memo[text] = out
+        return out
+
+    def __repr__(self) -> str:
+        return "_PlainRedactor(yours)"
+
+
+def pasted(namespace: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
+    """piece name -> the learner's function, for every piece whose function is in ``namespace``."""
+    return {name: namespace[p.function] for name, p in PIECES.items()
+            if callable(namespace.get(p.function))}
+
+
+def assembly(pieces: Mapping[str, Callable[..., Any]], *, name: str = "yours") -> Wiring:
+    """``lab.HARDENED`` with each given piece plugged into its slot (the kit's where none is given).
+
+    ``pieces`` maps a :data:`PIECES` name to the learner's function with that notebook's
+    signature. The policy loader, session check, approvals, replay guard and the broker's
+    own redaction stay the kit's (no earlier notebook wrote them as one function).
+
+    Raises:
+        KeyError: a piece name that is not in :data:`PIECES`.
+    """
+    unknown = sorted(set(pieces) - set(PIECES))
+    if unknown:
+        raise KeyError(f"no such piece: {', '.join(unknown)}")
+    slots: dict[str, Any] = {}
+    if "policy" in pieces:
+        decide = pieces["policy"]
+
+        def load_policy(config: list[dict[str, Any]], /) -> Any:
+            return _DecidePolicy(decide, GrantPolicy.from_config(config).grants)
+
+        slots["policy"] = lambda: _DecidePolicy(decide, _standard_grants())
+        slots["load_policy"] = load_policy
+    if "verifier" in pieces or "revocation" in pieces:
+        slots["verifier_for"] = _verifier_for(pieces.get("verifier"), pieces.get("revocation"))
+    if "call check" in pieces:
+        authorize = pieces["call check"]
+        slots["broker"] = functools.partial(
+            Broker, authorize=lambda claims, connector, method, path, args: authorize(
+                claims, connector, method, path, None if args is None else dict(args)))
+    if "log redactor" in pieces:
+        redact = pieces["log redactor"]
+        slots["log_redactor"] = lambda store: _PlainRedactor(redact, store)
+    return HARDENED.replace(name=name, **slots)
+
+
+def _standard_grants() -> tuple[Grant, ...]:
+    from .agent import standard_grants
+
+    return tuple(standard_grants())
+
+
+_POLICY_CODES = frozenset({"no_grant", "scope_not_granted", "grant_expired", "invalid_request",
+                           "empty_policy"})
+
+
+def piece_of(code: str, event: str) -> str:
+    """The piece whose check answers with refusal ``code`` on a log line of kind ``event``.
+
+    Finer than :func:`course.taxonomy.node_of_code`: the Short-lived token node has two
+    pieces (the verifier, the revocation list), and ``approval_mismatch`` is the approval
+    book's at issuance (a ``decision`` line) but the call check's at the broker.
+    """
+    if code in CHECK_CODES["Agent request"]:
+        return "session check"
+    if code == "configuration":
+        return "policy loader"
+    if code in _POLICY_CODES:
+        return "policy"
+    if code in CHECK_CODES["Vault policy"]:
+        return "approvals" if event != "tool_call" else "call check"
+    if code == "revoked":
+        return "revocation"
+    if code == "replay":
+        return "replay guard"
+    if code in CHECK_CODES["Short-lived token"]:
+        return "verifier"
+    if code in ("operation_not_allowed", "scope_missing"):
+        return "call check"
+    return "broker catalogue" if code == "unknown_tool" else "?"
+
+
+def red_team(wiring: Wiring, *, world: World, seed: str = "lab",
+             attacks: Iterable[str] = OBSERVED) -> dict[str, dict[str, Any]]:
+    """Every observed attack against ``wiring`` (one lab, on ``world``), as plain data.
+
+    ``{attack: {"reached", "error", "code", "pieces", "piece"}}``: ``pieces`` every piece
+    that refused something on the attack's way (in order), ``piece`` the one that ended
+    it (the last refusal; "broker redaction" for a credential that never came back),
+    ``None`` when it reached its goal; ``error`` names the exception type when a piece
+    crashed instead of refusing (the attack then did not run to its end).
+    """
+    by_name = {a.name: a for a in redteam.ATTACKS}
+    lab = assemble(wiring, seed=seed, world=world)
+    rows: dict[str, dict[str, Any]] = {}
+    for name in attacks:
+        before = len(lab.log)
+        try:
+            reached, _ = by_name[name].run(lab)
+            code, error = None, None
+        except VaultLabError as exc:
+            known = node_of_code(exc.code) is not None
+            reached, code, error = False, exc.code if known else None, None if known else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - a learner's piece that crashes is reported
+            reached, code, error = False, None, type(exc).__name__
+        refusals = [piece_of(str(e.reason), e.event) for e in lab.log.events()[before:]
+                    if e.decision == "deny" and e.event in ("decision", "tool_call")]
+        if code == "configuration":
+            refusals.append("policy loader")
+        piece = None if reached or error else (refusals[-1] if refusals else "broker redaction")
+        rows[name] = {"reached": bool(reached), "error": error, "code": code,
+                      "pieces": refusals, "piece": piece}
+    return rows
+
+
+def assembly_table(rows: Mapping[str, Mapping[str, Any]], yours: Iterable[str]) -> str:
+    """The red team's table for one assembly: attack, outcome, the piece that stopped it, whose."""
+    mine = set(yours)
+    lines = [f"{'attack':<26}{'outcome':<13}{'stopped by':<18}whose"]
+    for attack, row in rows.items():
+        if row["error"]:
+            outcome, piece, whose = "CRASHED", f"({row['error']})", "a pasted piece raised"
+        elif row["reached"]:
+            outcome, piece, whose = "GOT THROUGH", "-", ""
+        else:
+            outcome, piece = "stopped", row["piece"]
+            whose = "yours" if piece in mine else "kit (stand-in)" if piece in PIECES else "kit"
+        lines.append(f"{attack:<26}{outcome:<13}{piece:<18}{whose}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- a colleague's assembly (notebook 08)
+
+def colleague_verify_token(token: str, *, jwks: Mapping[str, Any], issuer: str, audience: str, now: int,
+                           leeway: int = 5, max_ttl: int = 900) -> TokenClaims:
+    """A plausible notebook 02 answer with one hole: it checks every claim but the audience.
+
+    It reads the audience the token names (unverified) and checks the token against
+    that, so a genuine pass for one tool is accepted at every tool.
+    """
+    from .clock import ManualClock
+    from .forge import peek
+
+    named = peek(token)["claims"].get("aud") if isinstance(token, str) else None
+    return Verifier(keys=JWKSKeys(jwks), issuer=issuer, audience=str(named or audience),
+                    clock=ManualClock(now), leeway=leeway, max_ttl=max_ttl).verify(token).claims
+
+
+def colleague_must_die(state: Mapping[str, Any], session: str) -> dict[str, list[str]]:
+    """A plausible notebook 06 answer with one hole: it kills the delegated sessions, not the session.
+
+    The cascade is right (children, grandchildren, ...), but the revoked session itself
+    and its own passes stay alive.
+    """
+    children: dict[str | None, list[str]] = {}
+    for s in state["sessions"]:
+        children.setdefault(s["parent"], []).append(s["id"])
+    dead: set[str] = set()
+    todo = list(children.get(session, []))
+    while todo:
+        current = todo.pop()
+        if current not in dead:
+            dead.add(current)
+            todo.extend(children.get(current, []))
+    at = state["at"]
+    live = [t["jti"] for t in state["tokens"] if t["session"] in dead and t["iat"] <= at < t["exp"]]
+    return {"sessions": sorted(dead), "tokens": sorted(live)}
+
+
+#: A colleague's pasted pieces: the kit stands in for the rest.
+COLLEAGUE: Mapping[str, Callable[..., Any]] = MappingProxyType({
+    "verifier": colleague_verify_token, "revocation": colleague_must_die})

@@ -147,3 +147,163 @@ def test_a_spent_single_use_pass_is_placed_at_the_replay_guard_not_the_verifier(
     assert behaviours["hardened"]["attacks"]["single-use-replay"]["node"] == "Tool call"
     replay = next(s for s in traces["hardened"] if s["step"] == "replay")
     assert (replay["code"], replay["node"]) == ("replay", "Tool call")
+
+
+# ---------------------------------------------------------------- the learner's own assembly
+
+def _answers() -> dict[str, Any]:
+    """The specs' own answers of notebooks 02, 03, 04 and 06, run as a learner pastes them."""
+    import re
+    from pathlib import Path
+
+    specs = Path(__file__).resolve().parent.parent / "authoring" / "specs"
+    namespace: dict[str, Any] = {}
+    exec("import base64, json, re, urllib.parse\nimport jwt\n"  # noqa: S102 - the specs' own text
+         "from course import connectors, errors, policy, tokens\n"
+         "from course.threatmodel import trusted_keys\n"
+         "DEFAULT_LEEWAY = tokens.DEFAULT_LEEWAY\nMAX_TTL = 900\n", namespace)
+    for spec, cell in [("02-short-lived-tokens", "verify-token"), ("03-vault-policy", "narrow"),
+                       ("03-vault-policy", "decide"), ("04-the-broker", "authorize"),
+                       ("04-the-broker", "redact"), ("06-revocation", "must-die")]:
+        text = (specs / f"{spec}.py").read_text()
+        body = re.search(rf"# %% solution id={cell}\n(.*?)(?=\n# %%)", text, re.S).group(1)
+        exec(body.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""), namespace)  # noqa: S102
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def answers() -> dict[str, Any]:
+    return _answers()
+
+
+def test_each_piece_names_a_graded_function_of_its_notebook_with_that_signature() -> None:
+    from pathlib import Path
+
+    specs = Path(__file__).resolve().parent.parent / "authoring" / "specs"
+    for piece in threatmodel.PIECES.values():
+        text = (specs / f"{piece.notebook}.py").read_text()
+        head = piece.signature.split(" -> ")[0]
+        assert f"def {piece.function}(" in text, piece.name
+        params = head.split("(", 1)[1].rstrip(")")
+        assert params.split(",")[0] in text.split(f"def {piece.function}(", 1)[1].split(")")[0]
+
+
+def test_nothing_pasted_is_the_hardened_wiring_under_another_name() -> None:
+    wiring = threatmodel.assembly({})
+    assert wiring.name == "yours" and _differing_slots(wiring) == set()
+
+
+def test_an_unknown_piece_is_refused() -> None:
+    with pytest.raises(KeyError, match="no such piece"):
+        threatmodel.assembly({"firewall": print})
+
+
+def test_pasted_finds_the_pieces_by_their_notebook_names_and_ignores_the_rest(answers: dict) -> None:
+    assert set(threatmodel.pasted(answers)) == set(threatmodel.PIECES)
+    assert threatmodel.pasted({"decide": 3, "verify": print}) == {}
+
+
+def test_the_specs_answers_plugged_in_stop_every_attack_each_by_its_own_piece(
+        world: World, answers: dict) -> None:
+    pieces = threatmodel.pasted(answers)
+    rows = threatmodel.red_team(threatmodel.assembly(pieces), world=world)
+    kit = threatmodel.red_team(threatmodel.assembly({}), world=world)
+    assert not any(r["reached"] or r["error"] for r in rows.values())
+    assert {a: r["piece"] for a, r in rows.items()} == {a: r["piece"] for a, r in kit.items()}
+    assert rows["revoked-session"]["piece"] == "revocation"
+    assert rows["alg-none"]["piece"] == "verifier"
+    assert rows["scope-escalation"]["piece"] == "call check"
+    assert rows["approval-swapped-payload"]["pieces"] == ["approvals", "call check"]
+    table = threatmodel.assembly_table(rows, pieces)
+    assert "verifier          yours" in table and "session check     kit" in table
+
+
+def test_no_kit_check_runs_behind_a_pasted_piece(world: World) -> None:
+    # the kit's revocation list has the session, yet a must_die that spares it lets it through
+    rows = threatmodel.red_team(threatmodel.assembly(threatmodel.COLLEAGUE), world=world)
+    assert rows["revoked-session"]["reached"] is True
+    # a verifier blind to the audience: the call check catches the ticket pass at payments
+    assert rows["token-for-another-tool"]["reached"] is False
+    assert rows["token-for-another-tool"]["piece"] == "call check"
+    assert rows["alg-none"]["piece"] == "verifier"
+    assert "kit (stand-in)" in threatmodel.assembly_table(rows, threatmodel.COLLEAGUE)
+
+
+def test_a_policy_that_forgets_approvals_still_sends_production_to_a_human(world: World,
+                                                                          answers: dict) -> None:
+    rows = threatmodel.red_team(threatmodel.assembly({"policy": answers["decide"]}), world=world,
+                                attacks=["approval-swapped-payload", "wildcard-grant"])
+    assert rows["approval-swapped-payload"]["pieces"][0] == "approvals"
+    assert rows["wildcard-grant"]["piece"] == "policy loader"
+
+
+def test_a_policy_that_allows_anything_opens_the_approval_path_and_nothing_else_here(
+        world: World, answers: dict) -> None:
+    from course import policy
+
+    def anything(request, grants, now):  # no grant is consulted
+        return policy.Decision(outcome=policy.Outcome.ALLOW, code=policy.ALLOW, reason="ok",
+                               request=request, scopes=request.scopes, ttl=request.ttl)
+
+    rows = threatmodel.red_team(threatmodel.assembly({"policy": anything}), world=world,
+                                attacks=["cross-tenant", "scope-escalation", "approval-swapped-payload"])
+    assert rows["cross-tenant"]["reached"] is False  # the session check stands in front
+    # no grant consulted, so no approval asked for: the swapped release deploys unbound
+    assert rows["approval-swapped-payload"]["reached"] is True
+    assert rows["scope-escalation"]["piece"] == "call check"
+
+
+def test_a_log_redactor_that_does_nothing_leaves_secret_in_log_to_the_broker(world: World) -> None:
+    rows = threatmodel.red_team(threatmodel.assembly({"log redactor": lambda text, secrets: text}),
+                                world=world, attacks=["secret-in-log"])
+    assert rows["secret-in-log"] == {"reached": False, "error": None, "code": None, "pieces": [],
+                                     "piece": "broker redaction"}
+
+
+def test_the_log_redactor_gets_the_stores_secrets_and_its_output_is_written(answers: dict) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def spy(text: str, secrets: tuple[str, ...]) -> str:
+        seen.append(secrets)
+        return answers["redact"](text, secrets)
+
+    with lab.assemble(threatmodel.assembly({"log redactor": spy})) as probe:
+        secret = probe.world.credential("acme", "payments:api_key").reveal()
+        probe.log.append("tool_output", tool="payments", reason="debug", detail=f"key={secret}")
+        assert seen and secret in seen[-1]
+        assert secret not in "\n".join(probe.log.lines())
+        assert probe.leaks_in("\n".join(probe.log.lines())) == ()
+
+
+@pytest.mark.parametrize(("piece", "bad"), [
+    ("verifier", lambda token, **kw: {"sub": "x"}),
+    ("policy", lambda request, grants, now: True),
+    ("log redactor", lambda text, secrets: None),
+    ("call check", lambda *a: 1 / 0),
+])
+def test_a_piece_that_crashes_or_returns_the_wrong_type_is_reported_not_credited(
+        world: World, piece: str, bad: Any) -> None:
+    rows = threatmodel.red_team(threatmodel.assembly({piece: bad}), world=world,
+                                attacks=["expired-token", "scope-escalation"])
+    assert any(r["error"] for r in rows.values()), rows
+    assert not any(r["reached"] for r in rows.values())
+    assert "CRASHED" in threatmodel.assembly_table(rows, [piece])
+
+
+@pytest.mark.parametrize(("code", "event", "piece"), [
+    ("session_mismatch", "decision", "session check"), ("configuration", "decision", "policy loader"),
+    ("no_grant", "decision", "policy"), ("approval_mismatch", "decision", "approvals"),
+    ("approval_mismatch", "tool_call", "call check"), ("revoked", "tool_call", "revocation"),
+    ("replay", "tool_call", "replay guard"), ("wrong_audience", "tool_call", "verifier"),
+    ("scope_missing", "tool_call", "call check"), ("unknown_tool", "tool_call", "broker catalogue"),
+])
+def test_each_refusal_code_is_placed_at_one_piece(code: str, event: str, piece: str) -> None:
+    assert threatmodel.piece_of(code, event) == piece
+
+
+def test_the_colleagues_must_die_spares_the_session_but_cascades() -> None:
+    state = {"at": 100, "sessions": [{"id": "a", "parent": None}, {"id": "b", "parent": "a"},
+                                     {"id": "c", "parent": "b"}],
+             "tokens": [{"jti": "t1", "session": "a", "iat": 0, "exp": 200},
+                        {"jti": "t2", "session": "c", "iat": 0, "exp": 200}]}
+    assert threatmodel.colleague_must_die(state, "a") == {"sessions": ["b", "c"], "tokens": ["t2"]}
