@@ -1,20 +1,29 @@
 """What an instructor reads after grading: grades as CSV, two plots, and who needs a human.
 
 Totals come from nbgrader's gradebook (so manual grades entered in formgrader count);
-verdicts and reasons come from the grading ledgers. Plots: the score distribution per
-assignment, and the pass rate per exercise (which ones the class failed).
+verdicts and reasons come from the grading ledgers. Points waiting for a human (hand-graded
+cells, exercises the outside check could not decide) are *pending*, never shown as lost: a
+`pending_hand_grading` column in grades.csv, a hatched segment in both plots. Plots count whole
+students: the score distribution per assignment, and per exercise how many students have full
+points, are awaiting hand grading, or lost points (which ones the class failed).
 """
 from __future__ import annotations
 
 import csv
+import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbgrader.api import Gradebook, MissingEntry
 
 from .config import Course
-from .grade import GradedNotebook, load_results
+from .grade import MANUAL, GradedNotebook, load_results
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -43,82 +52,204 @@ class Report:
     human_lines: tuple[str, ...]
 
 
-def _totals(course: Course, results: list[GradedNotebook]) -> dict[tuple[str, str], tuple[float, float]]:
-    out: dict[tuple[str, str], tuple[float, float]] = {}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Total:
+    """One student's assignment: points so far, points possible, and points still waiting for a
+    human (hand-graded cells, exercises the outside check could not decide): pending, not lost."""
+
+    score: float
+    max_score: float
+    pending: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mark:
+    """One student's result on one graded cell, as the exercise plot counts it."""
+
+    student: str
+    exercise: str  # "assignment/grade_id"
+    full: bool
+    pending: bool = False
+
+
+PENDING_LABEL = "hand grading pending"
+FULL_LABEL = "full points"
+LOST_LABEL = "points lost"
+COLORS = {"final": "#4c72b0", "full": "#55a868", "lost": "#c44e52", "pending": "#e8e8e8"}
+PENDING_HATCH = "///"
+PENDING_EDGE = "#555555"
+
+
+def _from_gradebook(course: Course, results: list[GradedNotebook]
+                    ) -> tuple[dict[tuple[str, str], Total], list[Mark]]:
+    """Totals and marks as nbgrader's gradebook holds them (manual grades entered in formgrader
+    count; a cell still flagged for a human is pending)."""
+    totals: dict[tuple[str, str], Total] = {}
+    marks: list[Mark] = []
     if not course.db_path.exists():
-        return out
+        return totals, marks
     with Gradebook(course.db_url, course.course_id) as gb:
         for assignment in sorted({r.assignment for r in results}):
             try:
-                for sub in gb.assignment_submissions(assignment):
-                    out[(sub.student_id, assignment)] = (float(sub.score), float(sub.max_score))
+                subs = list(gb.assignment_submissions(assignment))
             except MissingEntry:
                 continue
-    return out
+            for sub in subs:
+                pending = 0.0
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        top, got = float(g.max_score or 0.0), float(g.score or 0.0)
+                        if g.needs_manual_grade:
+                            pending += max(0.0, top - got)
+                        if top > 0:
+                            marks.append(Mark(student=sub.student_id, exercise=f"{assignment}/{g.name}",
+                                              full=got >= top and not g.needs_manual_grade,
+                                              pending=bool(g.needs_manual_grade)))
+                totals[(sub.student_id, assignment)] = Total(
+                    score=float(sub.score), max_score=float(sub.max_score), pending=pending)
+    return totals, marks
 
 
-def _plots(course: Course, results: list[GradedNotebook],
-           totals: dict[tuple[str, str], tuple[float, float]]) -> tuple[Path, ...]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    course.reports_dir.mkdir(parents=True, exist_ok=True)
-    assignments = sorted({a for _, a in totals}) or sorted({r.assignment for r in results})
-    dist = course.reports_dir / "score_distribution.png"
-    fig, axes = plt.subplots(len(assignments) or 1, 1, figsize=(7, 2.6 * max(1, len(assignments))),
-                             squeeze=False)
-    for ax, assignment in zip(axes[:, 0], assignments, strict=False):
-        scores = [s for (_, a), (s, _) in sorted(totals.items()) if a == assignment]
-        top = max((m for (_, a), (_, m) in totals.items() if a == assignment), default=1.0)
-        ax.hist(scores, bins=min(20, max(5, int(top) + 1)), range=(0, top), color="#4c72b0")
-        ax.set_title(f"{assignment}: score distribution ({len(scores)} students)")
-        ax.set_xlabel(f"score (of {top:g})")
-        ax.set_ylabel("students")
-    fig.tight_layout()
-    fig.savefig(dist, dpi=100)
-    plt.close(fig)
-
-    passed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def from_results(results: list[GradedNotebook]) -> tuple[dict[tuple[str, str], Total], list[Mark]]:
+    """Totals and marks from the grading ledgers alone (no gradebook): an exercise the outside
+    check could not decide is pending a human, not lost."""
+    totals: dict[tuple[str, str], Total] = {}
+    marks: list[Mark] = []
     for r in results:
-        for e in r.exercises:
-            key = f"{r.assignment}/{e.grade_id}"
-            passed[key][0] += int(e.max_score > 0 and e.score >= e.max_score)
-            passed[key][1] += 1
-    rate = course.reports_dir / "pass_rate_per_exercise.png"
-    names = sorted(passed)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * max(3, len(names)) + 1))
-    values = [100.0 * passed[n][0] / max(1, passed[n][1]) for n in names]
-    ax.barh(names, values, color=["#c44e52" if v < 50 else "#55a868" for v in values])
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("students with full points (%)")
-    ax.set_title("pass rate per exercise (red: most of the class failed)")
+        key = (r.student, r.assignment)
+        before = totals.get(key, Total(score=0.0, max_score=0.0))
+        pending = sum(max(0.0, e.max_score - e.score) for e in r.exercises if e.outside in MANUAL)
+        totals[key] = Total(score=before.score + r.score, max_score=before.max_score + r.max_score,
+                            pending=before.pending + pending)
+        marks += [Mark(student=r.student, exercise=f"{r.assignment}/{e.grade_id}",
+                       full=e.score >= e.max_score and e.outside not in MANUAL,
+                       pending=e.outside in MANUAL)
+                  for e in r.exercises if e.max_score > 0]
+    return totals, marks
+
+
+def _gather(course: Course, results: list[GradedNotebook]
+            ) -> tuple[dict[tuple[str, str], Total], list[Mark]]:
+    """The gradebook's totals and marks, the ledgers' for what the gradebook does not hold."""
+    totals, marks = _from_gradebook(course, results)
+    led_totals, led_marks = from_results(results)
+    known = {(m.student, m.exercise) for m in marks}
+    for key, total in led_totals.items():
+        totals.setdefault(key, total)
+    marks += [m for m in led_marks if (m.student, m.exercise) not in known]
+    return totals, marks
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def score_figure(totals: Mapping[tuple[str, str], Total]) -> Figure:
+    """Per assignment, how many students reached each score: whole students on the y axis,
+    students still awaiting hand grading stacked as a hatched segment (their score may rise)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    assignments = sorted({a for _, a in totals})
+    fig = Figure(figsize=(7.5, 2.9 * max(1, len(assignments)) + 0.4), layout="constrained")
+    axes = fig.subplots(max(1, len(assignments)), 1, squeeze=False)[:, 0]
+    for ax, assignment in zip(axes, assignments, strict=False):
+        rows = [t for (_, a), t in sorted(totals.items()) if a == assignment]
+        top = max((t.max_score for t in rows), default=1.0) or 1.0
+        width = 1 if top <= 30 else math.ceil(top / 20)
+        nbins = int(top // width) + 1
+        final, waiting = [0] * nbins, [0] * nbins
+        for t in rows:
+            i = min(nbins - 1, max(0, int(t.score // width)))
+            (waiting if t.pending > 0 else final)[i] += 1
+        xs = [i * width for i in range(nbins)]
+        ax.bar(xs, final, width=0.8 * width, color=COLORS["final"], label="final score")
+        n_waiting = sum(waiting)
+        if n_waiting:
+            at = [i for i in range(nbins) if waiting[i]]  # no empty hatched outlines elsewhere
+            ax.bar([xs[i] for i in at], [waiting[i] for i in at], width=0.8 * width,
+                   bottom=[final[i] for i in at], color=COLORS["pending"], edgecolor=PENDING_EDGE,
+                   hatch=PENDING_HATCH, label=f"{PENDING_LABEL}\n(score may rise)")
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(0, max(1, max(f + w for f, w in zip(final, waiting, strict=True))) * 1.15)
+        ax.set_xlim(-0.6 * width, top + 0.6 * width)
+        title = f"{assignment}: scores of {_plural(len(rows), 'student')}"
+        if n_waiting:
+            title += f", {n_waiting} awaiting hand grading"
+        ax.set_title(title, fontsize=12, loc="left")
+        band = "" if width == 1 else f", in bands of {width:g} points"
+        ax.set_xlabel(f"score (of {top:g} points{band})")
+        ax.set_ylabel("students")
+    if not assignments:
+        axes[0].set_title("no graded submissions yet", fontsize=12, loc="left")
+    return fig
+
+
+def exercise_figure(marks: list[Mark]) -> Figure:
+    """Per exercise, how many students have full points, are awaiting hand grading (hatched, not
+    counted as lost) or lost points: whole students on the x axis."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # full, pending, lost
+    students: set[str] = set()
+    for m in marks:
+        counts[m.exercise][0 if m.full else 1 if m.pending else 2] += 1
+        students.add(m.student)
+    names = sorted(counts)
+    full = [counts[n][0] for n in names]
+    pending = [counts[n][1] for n in names]
+    lost = [counts[n][2] for n in names]
+    fig = Figure(figsize=(7.5, 0.42 * max(3, len(names)) + 1.6), layout="constrained")
+    ax = fig.subplots()
+    ax.barh(names, full, color=COLORS["full"], label=FULL_LABEL)
+    if any(pending):
+        ax.barh(names, pending, left=full, color=COLORS["pending"], edgecolor=PENDING_EDGE,
+                hatch=PENDING_HATCH, label=PENDING_LABEL)
+    ax.barh(names, lost, left=[f + p for f, p in zip(full, pending, strict=True)],
+            color=COLORS["lost"], label=LOST_LABEL)
+    most = max((sum(counts[n]) for n in names), default=1)
+    ax.set_xlim(0, max(1, most))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("students")
+    fig.suptitle(f"Exercises: students with full points (of {_plural(len(students), 'student')})",
+                 fontsize=12)
     ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(rate, dpi=100)
-    plt.close(fig)
+    fig.legend(loc="outside lower center", ncols=3, frameon=False)
+    return fig
+
+
+def _plots(course: Course, totals: Mapping[tuple[str, str], Total], marks: list[Mark]) -> tuple[Path, ...]:
+    course.reports_dir.mkdir(parents=True, exist_ok=True)
+    dist = course.reports_dir / "score_distribution.png"
+    score_figure(totals).savefig(dist, dpi=100)
+    rate = course.reports_dir / "pass_rate_per_exercise.png"
+    exercise_figure(marks).savefig(rate, dpi=100)
     return dist, rate
 
 
 def write_report(course: Course) -> Report:
     """Write reports/grades.csv, exercises.csv, needs_human.csv and the two PNG plots."""
     results = load_results(course)
-    totals = _totals(course, results)
+    totals, marks = _gather(course, results)
     course.reports_dir.mkdir(parents=True, exist_ok=True)
     grades = course.reports_dir / "grades.csv"
     with grades.open("w", newline="") as fh:
         w = _SafeWriter(fh)
-        w.writerow(["student", "assignment", "score", "max_score", "status", "needs_human"])
+        w.writerow(["student", "assignment", "score", "max_score", "status", "needs_human",
+                    "pending_hand_grading"])
         by_sub: dict[tuple[str, str], list[GradedNotebook]] = defaultdict(list)
         for r in results:
             by_sub[(r.student, r.assignment)].append(r)
         for key in sorted(set(by_sub) | set(totals)):
             rs = by_sub.get(key, [])
-            score, max_score = totals.get(key, (sum(r.score for r in rs), sum(r.max_score for r in rs)))
+            total = totals.get(key, Total(score=sum(r.score for r in rs),
+                                          max_score=sum(r.max_score for r in rs)))
             status = ",".join(sorted({r.status for r in rs})) or "not graded here"
-            w.writerow([key[0], key[1], f"{score:g}", f"{max_score:g}", status,
-                        sum(len(r.needs_human) for r in rs)])
+            w.writerow([key[0], key[1], f"{total.score:g}", f"{total.max_score:g}", status,
+                        sum(len(r.needs_human) for r in rs), f"{total.pending:g}"])
     exercises = course.reports_dir / "exercises.csv"
     with exercises.open("w", newline="") as fh:
         w = _SafeWriter(fh)
@@ -137,5 +268,5 @@ def write_report(course: Course) -> Report:
             for reason in r.needs_human:
                 w.writerow([r.student, r.assignment, r.notebook, reason])
                 lines.append(f"{r.student}/{r.assignment}/{r.notebook}: {reason}")
-    plots = _plots(course, results, totals) if results else ()
+    plots = _plots(course, totals, marks) if results else ()
     return Report(files=(grades, exercises, human_csv, *plots), human_lines=tuple(lines))
