@@ -484,7 +484,7 @@ class _PlainRedactor:
         if done is not None:
             return done
         out = self._redact(text, secrets)
-        if type(out) is not str:
+        if not isinstance(out, str):
             raise TypeError(f"redact returned {type(out).__name__}, not str")
         if len(text) <= 256 and len(self._memo) < 4096:
             self._memo[text] = out

@@ -212,7 +212,8 @@ def test_the_specs_answers_plugged_in_stop_every_attack_each_by_its_own_piece(
     assert {a: r["piece"] for a, r in rows.items()} == {a: r["piece"] for a, r in kit.items()}
     assert rows["revoked-session"]["piece"] == "revocation"
     assert rows["alg-none"]["piece"] == "verifier"
-    assert rows["scope-escalation"]["piece"] == "call check"
+    # and the grant is no longer a ceiling: the charge scope is handed out as asked
+    assert rows["scope-escalation"]["reached"] is True
     assert rows["approval-swapped-payload"]["pieces"] == ["approvals", "call check"]
     table = threatmodel.assembly_table(rows, pieces)
     assert "verifier          yours" in table and "session check     kit" in table
@@ -250,7 +251,8 @@ def test_a_policy_that_allows_anything_opens_the_approval_path_and_nothing_else_
     assert rows["cross-tenant"]["reached"] is False  # the session check stands in front
     # no grant consulted, so no approval asked for: the swapped release deploys unbound
     assert rows["approval-swapped-payload"]["reached"] is True
-    assert rows["scope-escalation"]["piece"] == "call check"
+    # and the grant is no longer a ceiling: the charge scope is handed out as asked
+    assert rows["scope-escalation"]["reached"] is True
 
 
 def test_a_log_redactor_that_does_nothing_leaves_secret_in_log_to_the_broker(world: World) -> None:
@@ -268,7 +270,7 @@ def test_the_log_redactor_gets_the_stores_secrets_and_its_output_is_written(answ
         return answers["redact"](text, secrets)
 
     with lab.assemble(threatmodel.assembly({"log redactor": spy})) as probe:
-        secret = probe.world.credential("acme", "payments:api_key").reveal()
+        secret = probe.world.credential("acme", "payments").reveal()
         probe.log.append("tool_output", tool="payments", reason="debug", detail=f"key={secret}")
         assert seen and secret in seen[-1]
         assert secret not in "\n".join(probe.log.lines())
