@@ -212,8 +212,7 @@ def test_the_specs_answers_plugged_in_stop_every_attack_each_by_its_own_piece(
     assert {a: r["piece"] for a, r in rows.items()} == {a: r["piece"] for a, r in kit.items()}
     assert rows["revoked-session"]["piece"] == "revocation"
     assert rows["alg-none"]["piece"] == "verifier"
-    # and the grant is no longer a ceiling: the charge scope is handed out as asked
-    assert rows["scope-escalation"]["reached"] is True
+    assert rows["scope-escalation"]["piece"] == "call check"
     assert rows["approval-swapped-payload"]["pieces"] == ["approvals", "call check"]
     table = threatmodel.assembly_table(rows, pieces)
     assert "verifier          yours" in table and "session check     kit" in table
