@@ -12,8 +12,8 @@ from .config import REPO_ROOT, Course, Limits
 
 
 def _course(args: argparse.Namespace) -> Course:
-    limits = Limits(notebook_seconds=args.budget, cell_seconds=min(args.budget, 60.0),
-                    judge_seconds=args.budget)
+    # The per-cell time is nbgrader's Execute.timeout (bounded by the budget): Course resolves it.
+    limits = Limits(notebook_seconds=args.budget, judge_seconds=args.budget)
     return Course(root=Path(args.root).resolve(), limits=limits)
 
 
@@ -100,7 +100,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import check_notebook
 
-    result = check_notebook(Path(args.notebook), budget=args.budget)
+    result = check_notebook(Path(args.notebook), budget=args.budget, root=Path(args.root).resolve())
     for line in result.lines():
         print(line)
     return result.exit_code

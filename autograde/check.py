@@ -16,7 +16,7 @@ from typing import Any
 
 from nbgrader import utils
 
-from .config import Limits
+from .config import REPO_ROOT, Limits, Settings
 from .execute import run_notebook
 from .grade import SourceModel, _read_submission, judge_job, run_judge
 from .hostile import SourceCell
@@ -81,8 +81,10 @@ def _untouched(cell: Any) -> bool:
         return False
 
 
-def check_notebook(path: Path, *, budget: float = 120.0) -> CheckResult:
-    """Check one notebook; never raises for a broken notebook (the result says why)."""
+def check_notebook(path: Path, *, budget: float = 120.0, root: Path = REPO_ROOT) -> CheckResult:
+    """Check one notebook; never raises for a broken notebook (the result says why). The
+    per-cell time and the hidden-test delimiters are nbgrader's settings of the course at
+    `root` (its nbgrader_config.py)."""
     nb, failure = _read_submission(path)
     if nb is None:
         return CheckResult(notebook=str(path), error=failure)
@@ -90,14 +92,16 @@ def check_notebook(path: Path, *, budget: float = 120.0) -> CheckResult:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     sandbox = detect()
-    limits = Limits(notebook_seconds=budget, cell_seconds=min(budget, 60.0), judge_seconds=budget)
+    settings = Settings.load(root)
+    limits = Limits(notebook_seconds=budget, judge_seconds=budget).resolved(settings)
     cells = tuple(SourceCell(name=m["grade_id"], cell_type=c.cell_type,
                              locked=bool(m.get("locked")), checksum=m.get("checksum"),
                              points=m.get("points"), solution=bool(m.get("solution")),
                              grade=bool(m.get("grade")))
                   for c in nb.cells for m in [c.metadata.get("nbgrader", {})] if m.get("grade_id"))
     model = SourceModel(assignment=path.parent.name, notebook=path.stem, nb=nb, cells=cells,
-                        files=(), digest=hashlib.sha256(path.read_bytes()).hexdigest())
+                        files=(), digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+                        delimiters=settings.delimiters)
     job = judge_job(model, nb, learner_argv=sandbox.wrap(python_cmd("autograde.learner")),
                     limits=limits)
     verdicts, judge_error = run_judge(job, seconds=limits.judge_seconds)

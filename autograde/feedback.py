@@ -21,9 +21,11 @@ from typing import Any
 import mistune
 import nbformat
 
+from . import regions
 from .config import Course
 from .grade import GradedNotebook, load_results
 from .mermaid import to_svg
+from .regions import Delimiters
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MERMAID = re.compile(r"```mermaid\s*\n(.*?)```", re.S)
@@ -52,25 +54,13 @@ def _markdown(text: str) -> str:
     return "".join(parts)
 
 
-_HIDDEN: set[str] = set()
+def hidden_lines(source_nb: Any, delimiters: Delimiters) -> frozenset[str]:
+    """Every hidden-test line of the source (stripped, long enough to be specific), read by
+    `autograde.regions` with the configured delimiters."""
+    return regions.hidden_test_lines([cell.source for cell in source_nb.cells], delimiters)
 
 
-def hidden_lines(source_nb: Any) -> set[str]:
-    """Every hidden-test line of the source (stripped, long enough to be specific)."""
-    out: set[str] = set()
-    for cell in source_nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) >= 8:
-                out.add(line.strip())
-    return out
-
-
-def _scrub(text: str, hidden: set[str]) -> str:
+def _scrub(text: str, hidden: frozenset[str]) -> str:
     """A learner's output can quote a hidden test it saw run (frame or history walking):
     such lines are replaced. Encoded copies are not caught (see the README)."""
     if not hidden:
@@ -79,29 +69,30 @@ def _scrub(text: str, hidden: set[str]) -> str:
                      for line in text.split("\n"))
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, hidden: frozenset[str]) -> str:
     text = "".join(value) if isinstance(value, list) else str(value)
-    text = _scrub(ANSI.sub("", text), _HIDDEN)
+    text = _scrub(ANSI.sub("", text), hidden)
     if len(text) > MAX_TEXT:
         text = text[:MAX_TEXT] + f"\n[... {len(text) - MAX_TEXT} more characters]"
     return html.escape(text)
 
 
-def _outputs(cell: Any) -> str:
+def _outputs(cell: Any, hidden: frozenset[str]) -> str:
     out = []
     for o in cell.get("outputs", []):
         kind = o.get("output_type")
         if kind == "stream":
-            out.append(f"<pre class='out'>{_text(o.get('text', ''))}</pre>")
+            out.append(f"<pre class='out'>{_text(o.get('text', ''), hidden)}</pre>")
         elif kind in ("execute_result", "display_data"):
             data = o.get("data", {})
             png = data.get("image/png")
             if isinstance(png, str) and re.fullmatch(r"[A-Za-z0-9+/=\s]+", png):
                 out.append(f"<img alt='output' src='data:image/png;base64,{png.strip()}'>")
             elif "text/plain" in data:
-                out.append(f"<pre class='out'>{_text(data['text/plain'])}</pre>")
+                out.append(f"<pre class='out'>{_text(data['text/plain'], hidden)}</pre>")
         elif kind == "error":
-            out.append(f"<pre class='out fail'>{_text(o.get('traceback') or o.get('ename', ''))}</pre>")
+            text = _text(o.get('traceback') or o.get('ename', ''), hidden)
+            out.append(f"<pre class='out fail'>{text}</pre>")
     return "".join(out)
 
 
@@ -115,10 +106,11 @@ def _words(e: Any) -> str:
     return learner_words(e.outside, e.reason, None)
 
 
-def render(nb: Any, released: Any, result: GradedNotebook, hidden: set[str] | None = None) -> str:
-    """The feedback page for one notebook (a string of HTML); `hidden` lines never appear."""
-    _HIDDEN.clear()
-    _HIDDEN.update(hidden or ())
+def render(nb: Any, released: Any, result: GradedNotebook,
+           hidden: frozenset[str] | set[str] = frozenset()) -> str:
+    """The feedback page for one notebook (a string of HTML); a `hidden` line (a hidden
+    test's source) never appears, wherever the learner's output quoted it."""
+    hidden = frozenset(hidden)
     rel = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in released.cells}
     verdicts = {e.grade_id: e for e in result.exercises}
     body = [f"<h1>{html.escape(result.assignment)} / {html.escape(result.notebook)}: "
@@ -127,12 +119,12 @@ def render(nb: Any, released: Any, result: GradedNotebook, hidden: set[str] | No
             "<table><tr><th>exercise</th><th>points</th><th>verdict</th></tr>"]
     for e in result.exercises:
         ok = e.max_score > 0 and e.score >= e.max_score
-        why = _scrub(_words(e), _HIDDEN)
+        why = _scrub(_words(e), hidden)
         body.append(f"<tr><td>{html.escape(e.grade_id)}</td><td>{e.score:g} / {e.max_score:g}</td>"
                     f"<td class='{'pass' if ok else 'fail'}'>{html.escape(why)}</td></tr>")
     body.append("</table>")
     if result.status != "graded" and result.reasons:
-        body.append(f"<p class='fail'>{html.escape(_scrub(result.reasons[0], _HIDDEN))}</p>")
+        body.append(f"<p class='fail'>{html.escape(_scrub(result.reasons[0], hidden))}</p>")
     for cell in (nb.cells if nb is not None else []):
         meta = cell.metadata.get("nbgrader", {})
         gid = meta.get("grade_id")
@@ -145,12 +137,12 @@ def render(nb: Any, released: Any, result: GradedNotebook, hidden: set[str] | No
             source = rel[gid].source if gid in rel else "# (check cell)"
             e = verdicts.get(gid)
             ok = e is not None and e.max_score > 0 and e.score >= e.max_score
-            verdict = _scrub(_words(e), _HIDDEN) if e is not None else "not graded"
+            verdict = _scrub(_words(e), hidden) if e is not None else "not graded"
             body.append(f"<div class='cell'><pre>{html.escape(source)}</pre>"
                         f"<p class='{'pass' if ok else 'fail'}'>{html.escape(gid or '')}: "
                         f"{html.escape(verdict)}</p></div>")
             continue
-        body.append(f"<div class='cell'><pre>{html.escape(cell.source)}</pre>{_outputs(cell)}</div>")
+        body.append(f"<div class='cell'><pre>{html.escape(cell.source)}</pre>{_outputs(cell, hidden)}</div>")
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>{html.escape(result.assignment)} feedback</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
@@ -168,7 +160,8 @@ def write_feedback(course: Course, assignments: Iterable[str] | None = None) -> 
             continue
         released = nbformat.read(released_path, 4)
         source_path = course.source_dir / result.assignment / f"{result.notebook}.ipynb"
-        hidden = hidden_lines(nbformat.read(source_path, 4)) if source_path.exists() else set()
+        hidden = (hidden_lines(nbformat.read(source_path, 4), course.delimiters)
+                  if source_path.exists() else frozenset())
         graded = course.autograded_dir / result.student / result.assignment / f"{result.notebook}.ipynb"
         nb = nbformat.read(graded, 4) if graded.exists() else None
         out = course.feedback_dir / result.student / result.assignment / f"{result.notebook}.html"

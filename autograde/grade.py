@@ -44,10 +44,11 @@ import nbformat
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 
-from . import hostile
+from . import hostile, regions
 from .config import Course, default_workers, ensure_venv_tools_on_path
 from .execute import RunEvents, run_notebook
 from .judge import FAIL, PASS, UNDECIDABLE
+from .regions import Delimiters
 from .sandbox import Sandbox, detect, python_cmd, sandbox_env
 
 LEDGER_SUFFIX = ".autograde.json"
@@ -108,6 +109,7 @@ class SourceModel:
     cells: tuple[hostile.SourceCell, ...]
     files: tuple[Path, ...]
     digest: str
+    delimiters: Delimiters
     released: Any = None
 
 
@@ -152,7 +154,8 @@ def _source_model(course: Course, assignment: str, nb_path: Path) -> SourceModel
     files = tuple(sorted(p for p in nb_path.parent.rglob("*")
                          if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts))
     return SourceModel(assignment=assignment, notebook=name, nb=nb, cells=cells, files=files,
-                       digest=hashlib.sha256(raw).hexdigest(), released=rel)
+                       digest=hashlib.sha256(raw).hexdigest(), delimiters=course.delimiters,
+                       released=rel)
 
 
 def ensure_released(course: Course, assignment: str) -> None:
@@ -436,17 +439,9 @@ def _top_level_names(tree: Any) -> list[str]:
     return names
 
 
-def visible_source(cell_source: str) -> str:
+def visible_source(cell_source: str, delimiters: Delimiters) -> str:
     """A test cell without its hidden tests (what the learner's kernel may run)."""
-    out, inside = [], False
-    for line in cell_source.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
+    return regions.visible(cell_source, delimiters)
 
 
 def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
@@ -472,7 +467,7 @@ def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
         elif not gid:
             program.append({"cell": f"extra-{i}", "kind": "answer", "source": cell.source})
             extras.append({"cell": f"extra-{i}", "kind": "answer", "source": ""})
-    cells: list[dict[str, str]] = list(extras)
+    cells: list[dict[str, Any]] = list(extras)
     for i, cell in enumerate(source.nb.cells):
         if cell.cell_type != "code":
             continue
@@ -481,7 +476,8 @@ def judge_job(source: SourceModel, submission: Any, *, learner_argv: list[str],
         if meta.get("solution"):
             cells.append({"cell": gid, "kind": "answer", "source": ""})
         elif meta.get("grade"):
-            cells.append({"cell": gid, "kind": "test", "source": cell.source})
+            cells.append({"cell": gid, "kind": "test", "source": cell.source,
+                          "hidden_from": regions.first_hidden_line(cell.source, source.delimiters)})
         else:
             cells.append({"cell": gid, "kind": "setup", "source": cell.source})
     return {"cells": cells, "program": program, "learner_argv": learner_argv,
@@ -642,7 +638,7 @@ def feedback_copy(nb: Any, source: SourceModel) -> Any:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
             gid = meta.get("grade_id")
-            cell.source = visible_source(released.get(gid, cell.source))
+            cell.source = visible_source(released.get(gid, cell.source), source.delimiters)
     return run
 
 
@@ -860,7 +856,8 @@ def _property(source: SourceModel, gid: str) -> str:
 
     cell = next((c for g, c in _test_cells(source.nb) if g == gid), None)
     try:
-        doc = ast.get_docstring(ast.parse(visible_source(cell.source))) if cell is not None else None
+        visible = visible_source(cell.source, source.delimiters) if cell is not None else None
+        doc = ast.get_docstring(ast.parse(visible)) if visible is not None else None
     except (SyntaxError, ValueError):
         doc = None
     return (doc or "").strip().splitlines()[0].rstrip(".") if doc and doc.strip() else gid

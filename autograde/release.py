@@ -3,8 +3,9 @@
 nbgrader's own GenerateAssignment builds each student version into a staging folder (and
 records the source cells, checksums and points in the gradebook, as `nbgrader
 generate_assignment` does); `release` then refuses the version if any cell or output holds a
-solution or hidden-test delimiter, a line of the instructor's solution or hidden tests, or a
-planted secret (an `sk_live_`-style key); only a clean version moves to `release/<assignment>/`.
+solution, hidden-test or mark-scheme delimiter (as configured in nbgrader_config.py), a line
+of the instructor's solution or hidden tests, or a planted secret (an `sk_live_`-style key);
+only a clean version moves to `release/<assignment>/`.
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import nbformat
 
+from . import regions
 from .config import Course, ensure_venv_tools_on_path
+from .regions import Delimiters
 
 STAGING = ".release-staging"
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-           "BEGIN MARK SCHEME", "END MARK SCHEME")
 SECRET_RE = re.compile(r"\b(?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{8,}")
 MIN_LINE = 12
 
@@ -48,48 +49,22 @@ class Released:
     notebooks: tuple[Path, ...]
 
 
-def _regions(source: str, begin: str, end: str) -> list[str]:
-    out, inside = [], False
-    for line in source.splitlines():
-        if begin in line:
-            inside = True
-            continue
-        if end in line:
-            inside = False
-            continue
-        if inside:
-            out.append(line.strip())
-    return out
-
-
-def _outside(source: str) -> list[str]:
-    """Stripped lines of a cell that stand outside every solution or hidden-test region."""
-    out, inside = [], False
-    for line in source.splitlines():
-        if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside:
-            out.append(line.strip())
-    return out
-
-
-def secret_lines(source_nb: nbformat.NotebookNode) -> set[str]:
+def secret_lines(source_nb: nbformat.NotebookNode, delimiters: Delimiters) -> set[str]:
     """Lines only the instructor may see: solution and hidden-test bodies and model answers,
-    minus any line the source also shows in the open (a signature, a demo's loop header)."""
+    minus any line the source also shows in the open (a signature, a demo's loop header).
+    Regions are read by `autograde.regions` with the configured delimiters."""
     private: set[str] = set()
     public: set[str] = set()
     for cell in source_nb.cells:
         src = cell.source
         meta = cell.metadata.get("nbgrader", {})
-        hidden = _regions(src, "BEGIN SOLUTION", "END SOLUTION") + \
-            _regions(src, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        hidden = [line.strip() for line in regions.solution_lines(src, delimiters)
+                  + regions.hidden_lines(src, delimiters)]
         if cell.cell_type == "markdown" and meta.get("solution"):
             hidden += [line.strip() for line in src.splitlines()]
         private.update(line for line in hidden if len(line) >= MIN_LINE)
         if not (cell.cell_type == "markdown" and meta.get("solution")):
-            public.update(_outside(src))
+            public.update(line.strip() for line in regions.outside(src, delimiters))
     stubs = {"YOUR ANSWER HERE", "# YOUR CODE HERE", "raise NotImplementedError()"}
     return private - public - stubs
 
@@ -102,12 +77,14 @@ def _texts(nb: nbformat.NotebookNode) -> Iterable[tuple[str, str]]:
     yield "notebook metadata", json.dumps(nb.metadata, sort_keys=True)
 
 
-def leaks(student_nb: nbformat.NotebookNode, source_nb: nbformat.NotebookNode) -> tuple[str, ...]:
-    """Every reason the student version must not be released (empty when clean)."""
+def leaks(student_nb: nbformat.NotebookNode, source_nb: nbformat.NotebookNode,
+          delimiters: Delimiters) -> tuple[str, ...]:
+    """Every reason the student version must not be released (empty when clean): a
+    configured delimiter, a planted secret, or a line of a solution or hidden test."""
     found: list[str] = []
-    private = secret_lines(source_nb)
+    private = secret_lines(source_nb, delimiters)
     for where, text in _texts(student_nb):
-        for marker in MARKERS:
+        for marker in delimiters.markers():
             if marker in text:
                 found.append(f"{where} holds the delimiter '{marker}'")
         if SECRET_RE.search(text):
@@ -146,7 +123,8 @@ def release(course: Course, assignments: Iterable[str] | None = None) -> tuple[R
             for student_path in sorted(staged.glob("*.ipynb")):
                 source_nb = nbformat.read(course.source_dir / assignment / student_path.name, 4)
                 student_nb = nbformat.read(student_path, 4)
-                findings += [f"{student_path.name}: {f}" for f in leaks(student_nb, source_nb)]
+                findings += [f"{student_path.name}: {f}"
+                             for f in leaks(student_nb, source_nb, course.delimiters)]
             if findings:
                 raise ReleaseRefused(assignment, tuple(findings))
             target = course.release_dir / assignment

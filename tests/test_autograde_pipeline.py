@@ -27,6 +27,7 @@ from autograde_course import (  # noqa: E402
 from autograde.config import Course  # noqa: E402
 from autograde.feedback import write_feedback  # noqa: E402
 from autograde.grade import grade, load_results  # noqa: E402
+from autograde.regions import Delimiters  # noqa: E402
 from autograde.release import ReleaseError, ReleaseRefused, leaks, release  # noqa: E402
 from autograde.report import write_report  # noqa: E402
 
@@ -65,16 +66,55 @@ def test_release_refuses_a_planted_secret(tmp_path: Path) -> None:
     assert not (course.release_dir / ASSIGNMENT).exists()
 
 
-def test_release_refuses_hidden_tests_in_a_cell_nbgrader_does_not_strip(tmp_path: Path) -> None:
+def _stash_test_cell(visible_only: bool):
+    """An authoring tool's note in the notebook's metadata holding test_mask's source (with
+    its hidden tests, or only its visible part): nbgrader releases notebook metadata as is."""
+    def edit(nb):
+        test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mask")
+        text = test.source.split("### BEGIN HIDDEN TESTS")[0] if visible_only else test.source
+        nb.metadata["authoring"] = {"test_mask": text}
+    return edit
+
+
+def test_release_refuses_hidden_tests_that_nbgrader_releases(tmp_path: Path) -> None:
+    """nbgrader's GenerateAssignment builds this student version without complaint; the
+    project's own leak check is what refuses it, naming each delimiter it found."""
+    course = _course_with(tmp_path, _stash_test_cell(visible_only=False))
+    with pytest.raises(ReleaseRefused) as info:
+        release(course)
+    assert info.value.findings == (
+        f"{FIXTURE.name}: notebook metadata holds the delimiter 'BEGIN HIDDEN TESTS'",
+        f"{FIXTURE.name}: notebook metadata holds the delimiter 'END HIDDEN TESTS'")
+    assert not (course.release_dir / ASSIGNMENT).exists()
+    assert not (tmp_path / ".release-staging").exists()
+
+
+def test_without_the_leak_check_nbgrader_would_release_the_hidden_tests(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal above is the leak check's, not nbgrader's: with the check off, nbgrader
+    builds and writes the student version, hidden tests included."""
+    import autograde.release as releasing
+
+    course = _course_with(tmp_path, _stash_test_cell(visible_only=False))
+    monkeypatch.setattr(releasing, "leaks", lambda *args, **kwargs: ())
+    release(course)
+    assert 'mask(\\"abc\\")' in (course.release_dir / ASSIGNMENT / FIXTURE.name).read_text()
+
+
+def test_metadata_without_hidden_tests_is_released(tmp_path: Path) -> None:
+    course = _course_with(tmp_path, _stash_test_cell(visible_only=True))
+    (released,) = release(course)
+    assert released.notebooks == (course.release_dir / ASSIGNMENT / FIXTURE.name,)
+
+
+def test_nbgrader_itself_refuses_hidden_test_delimiters_outside_a_test_cell(tmp_path: Path) -> None:
     def demo_with_hidden_tests(nb):
         nb.cells.insert(2, nbformat.v4.new_code_cell(
             "print('demo')\n### BEGIN HIDDEN TESTS\nassert LEEWAY_CAP == 60\n### END HIDDEN TESTS"))
 
     course = _course_with(tmp_path, demo_with_hidden_tests)
-    with pytest.raises((ReleaseRefused, ReleaseError)) as info:  # nbgrader may refuse first
+    with pytest.raises(ReleaseError):
         release(course)
-    if isinstance(info.value, ReleaseRefused):
-        assert any("HIDDEN TESTS" in f for f in info.value.findings)
     assert not (course.release_dir / ASSIGNMENT).exists()
 
 
@@ -85,13 +125,13 @@ def test_a_line_the_source_shows_in_the_open_is_not_a_leak() -> None:
         nb.cells[1].source += "\nif leeway < 0 or leeway > LEEWAY_CAP:\n    pass"
     student.cells = [c for c in student.cells if not c.metadata.get("nbgrader", {}).get("solution")
                      and "BEGIN" not in c.source]
-    assert leaks(student, src) == ()
+    assert leaks(student, src, Delimiters.nbgrader_defaults()) == ()
 
 
 def test_leaks_flags_a_delimiter_left_in_the_student_version() -> None:
     src = nbformat.read(FIXTURE, 4)
     student = nbformat.read(FIXTURE, 4)
-    assert any("BEGIN SOLUTION" in f for f in leaks(student, src))
+    assert any("BEGIN SOLUTION" in f for f in leaks(student, src, Delimiters.nbgrader_defaults()))
 
 
 @pytest.mark.slow
