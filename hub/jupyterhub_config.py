@@ -7,26 +7,31 @@ Every value a room changes comes from the environment (hub/README.md):
   VAULTLAB_HUB_CERT, VAULTLAB_HUB_KEY   TLS certificate and key files (PEM)
   VAULTLAB_HUB_IDLE    seconds without activity before a server stops itself (default 3600)
 """
+import logging
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from rosterauth import RosterAuthenticator  # noqa: E402
 from room import Room  # noqa: E402
+from rosterauth import RosterAuthenticator  # noqa: E402
 
 c = get_config()  # noqa: F821 - injected by traitlets' config loader
 room = Room.load(Path(os.environ.get("VAULTLAB_HUB_STATE", "/srv/vaultlab-hub")))
 state = Path(room.state_dir)
-venv_bin = Path(room.repo) / ".venv" / "bin"
+venv_bin = Path(room.venv) / "bin"
 
 # Network: this machine only unless the room says otherwise; TLS when a cert is given.
 c.JupyterHub.bind_url = os.environ.get("VAULTLAB_HUB_URL", "http://127.0.0.1:8000")
 if os.environ.get("VAULTLAB_HUB_CERT"):
     c.JupyterHub.ssl_cert = os.environ["VAULTLAB_HUB_CERT"]
     c.JupyterHub.ssl_key = os.environ.get("VAULTLAB_HUB_KEY", "")
+elif urlparse(c.JupyterHub.bind_url).hostname in ("127.0.0.1", "localhost", "::1"):
+    # Loopback only: plain HTTP never leaves the machine, so the hub's "without SSL" warning is noise.
+    logging.getLogger("JupyterHub").addFilter(lambda record: "without SSL" not in record.getMessage())
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ.get("VAULTLAB_HUB_PORT", "8081"))
 c.ConfigurableHTTPProxy.api_url = os.environ.get("VAULTLAB_PROXY_API", "http://127.0.0.1:8001")

@@ -40,13 +40,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = REPO / ".venv" / "bin"
 COURSE_ID = "vault-lab"
 ACCOUNT_TAG = "vault-lab hub account"
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 ROLES = ("learner", "instructor")
 DEFAULT_STATE = Path("/srv/vaultlab-hub")
-DEFAULT_SHARED = Path("/srv/nbgrader")
+DEFAULT_SHARED = Path("/srv/vault-lab")
 ROOM_FILE = "room.json"
 # What other users (every learner) may read in the repository: what their kernels import.
 READABLE = frozenset({".venv", "course", "autograde", "hub", "vault_lab_course.egg-info"})
@@ -128,6 +127,7 @@ class Room:
     instructor: str
     learners: tuple[str, ...]
     course_root: str
+    venv: str
     course_id: str = COURSE_ID
 
     def save(self) -> None:
@@ -271,6 +271,71 @@ def _check_path_open(path: Path) -> None:
                             "(e.g. /opt/vault-lab), not in a private home")
 
 
+def reachable_by_others(path: Path) -> bool:
+    """True if a user with no group in common can reach `path` (every folder above it o+x)
+    and run it (o+x), following symbolic links."""
+    path = path.resolve()
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+
+def runtime_venv(repo_venv: Path, target: Path) -> Path:
+    """A venv every user can run: the repository's own when its interpreter is reachable,
+    else `target`, a hard-linked copy of it (same packages, no extra disk) whose interpreter is
+    the system's Python of the same minor version: a venv made with a Python that lives in a
+    private home (pyenv under /root) cannot start for a learner. Refreshed when `make install`
+    changed the repository's venv.
+
+    Raises:
+        RoomError: no system Python of the venv's version to build the copy with.
+    """
+    if reachable_by_others(repo_venv / "bin" / "python"):
+        return repo_venv
+    cfg = dict(line.split(" = ", 1) for line in (repo_venv / "pyvenv.cfg").read_text().splitlines()
+               if " = " in line)
+    minor = ".".join(cfg.get("version", "").split(".")[:2])
+    base = Path(f"/usr/bin/python{minor}")
+    if not minor or not base.exists() or not reachable_by_others(base):
+        raise RoomError(f"the venv's Python ({cfg.get('home', '?')}) is in a folder other users cannot "
+                        f"reach and there is no /usr/bin/python{minor or '3.x'} to run its packages with; "
+                        "rebuild the venv with a system-wide Python (PYTHON=/usr/bin/python3.11)")
+    source_stamp = repo_venv / ".installed"
+    stamp = target / ".room-venv"
+    if stamp.exists() and (not source_stamp.exists()
+                           or stamp.stat().st_mtime >= source_stamp.stat().st_mtime):
+        return target
+    fresh = target.with_name(target.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    done = subprocess.run(["cp", "-al", str(repo_venv), str(fresh)], capture_output=True, check=False)
+    if done.returncode != 0:  # another file system: a real copy
+        shutil.rmtree(fresh, ignore_errors=True)
+        _run(["cp", "-a", str(repo_venv), str(fresh)])
+    # Hard links share their file with the repository's venv: replace, never edit in place.
+    for name in ("python", "python3", f"python{minor}"):
+        link = fresh / "bin" / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(base)
+    (fresh / "pyvenv.cfg").unlink()
+    (fresh / "pyvenv.cfg").write_text(f"home = {base.parent}\ninclude-system-site-packages = false\n"
+                                      f"version = {minor}\n", encoding="utf-8")
+    old = f"#!{repo_venv}/bin/"
+    for script in (fresh / "bin").iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        with script.open("rb") as fh:
+            head = fh.read(len(old) + 16)
+        if not head.startswith(old.encode()):
+            continue
+        text = script.read_bytes()
+        script.unlink()
+        script.write_bytes(text.replace(old.encode(), f"#!{target}/bin/".encode(), 1))
+        script.chmod(0o755)
+    shutil.rmtree(target, ignore_errors=True)
+    fresh.rename(target)
+    stamp.write_text("a hard-linked copy of the repository's venv run by the system Python (hub/room.py)\n")
+    target.chmod(0o755)
+    return target
+
+
 def _state(state_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chown(state_dir, 0, 0)
@@ -305,13 +370,15 @@ def setup(*, roster_path: Path, state_dir: Path = DEFAULT_STATE, shared: Path = 
     _exchange(exchange_root, instructor, COURSE_ID)
     _learner_config(config_dir, exchange_root, COURSE_ID)
     course_root = _copy_course(instructor, repo, exchange_root)
+    venv = runtime_venv(repo / ".venv", shared / "venv")
     close_repository(repo)
     if roster_path.resolve().is_relative_to(repo):
         roster_path.chmod(roster_path.stat().st_mode & ~0o077)
     _state(state_dir)
     room = Room(repo=str(repo), roster=str(roster_path.resolve()), state_dir=str(state_dir),
                 exchange_root=str(exchange_root), config_dir=str(config_dir),
-                instructor=roster.instructor, learners=roster.learners, course_root=str(course_root))
+                instructor=roster.instructor, learners=roster.learners, course_root=str(course_root),
+                venv=str(venv))
     room.save()
     return room
 
@@ -337,7 +404,7 @@ def release_feedback(course_root: Path, assignment: str) -> list[str]:
             released.append(student)
     if not released:
         raise RoomError(f"no feedback to release for {assignment}: run `python -m autograde feedback` first")
-    done = subprocess.run([str(VENV_BIN / "nbgrader"), "release_feedback", assignment],
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "release_feedback", assignment],
                           cwd=course_root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RoomError(f"nbgrader release_feedback failed: {done.stderr.strip()[-500:]}")

@@ -106,8 +106,10 @@ class RosterAuthenticator(Authenticator):
     `min_password_length`, and (with `require_approval`) an unapproved learner.
     """
 
-    password_file = Unicode("", help="0600 JSON file of scrypt hashes (in the hub's state folder)").tag(config=True)
-    require_approval = Bool(True, help="learners wait for an admin's approval after setting a password").tag(config=True)
+    password_file = Unicode("", help="0600 JSON file of scrypt hashes (in the hub's state folder)"
+                            ).tag(config=True)
+    require_approval = Bool(True, help="learners wait for an admin's approval after setting a password"
+                            ).tag(config=True)
     min_password_length = Integer(8, help="shortest first password accepted").tag(config=True)
 
     @property
