@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def from_results(results: list[GradedNotebook]) -> tuple[dict[tuple[str, str], T
     return totals, marks
 
 
-def _gather(course: Course, results: list[GradedNotebook]
+def gather(course: Course, results: list[GradedNotebook]
             ) -> tuple[dict[tuple[str, str], Total], list[Mark]]:
     """The gradebook's totals and marks, the ledgers' for what the gradebook does not hold."""
     totals, marks = _from_gradebook(course, results)
@@ -138,6 +139,15 @@ def _gather(course: Course, results: list[GradedNotebook]
         totals.setdefault(key, total)
     marks += [m for m in led_marks if (m.student, m.exercise) not in known]
     return totals, marks
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def plot_text(text: str) -> str:
+    """A name as a plot shows it literally: control characters as spaces, `$` escaped (matplotlib
+    would otherwise parse `$...$` as math, and a malformed one fails the whole report)."""
+    return _CONTROL.sub(" ", text).replace("$", r"\$")
 
 
 def _plural(n: int, word: str) -> str:
@@ -175,7 +185,7 @@ def score_figure(totals: Mapping[tuple[str, str], Total]) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, max(1, max(f + w for f, w in zip(final, waiting, strict=True))) * 1.15)
         ax.set_xlim(-0.6 * width, top + 0.6 * width)
-        title = f"{assignment}: scores of {_plural(len(rows), 'student')}"
+        title = f"{plot_text(assignment)}: scores of {_plural(len(rows), 'student')}"
         if n_waiting:
             title += f", {n_waiting} awaiting hand grading"
         ax.set_title(title, fontsize=12, loc="left")
@@ -199,19 +209,22 @@ def exercise_figure(marks: list[Mark]) -> Figure:
         counts[m.exercise][0 if m.full else 1 if m.pending else 2] += 1
         students.add(m.student)
     names = sorted(counts)
+    labels = [plot_text(n) for n in names]
     full = [counts[n][0] for n in names]
     pending = [counts[n][1] for n in names]
     lost = [counts[n][2] for n in names]
     fig = Figure(figsize=(7.5, 0.42 * max(3, len(names)) + 1.6), layout="constrained")
     ax = fig.subplots()
-    ax.barh(names, full, color=COLORS["full"], label=FULL_LABEL)
+    rows = list(range(len(names)))  # positions, not categories: two names may print alike
+    ax.barh(rows, full, color=COLORS["full"], label=FULL_LABEL)
     if any(pending):
-        ax.barh(names, pending, left=full, color=COLORS["pending"], edgecolor=PENDING_EDGE,
-                hatch=PENDING_HATCH, label=PENDING_LABEL)
-    ax.barh(names, lost, left=[f + p for f, p in zip(full, pending, strict=True)],
+        ax.barh(rows, pending, left=full, color=COLORS["pending"], edgecolor=PENDING_EDGE,
+                linewidth=[0.8 if p else 0.0 for p in pending], hatch=PENDING_HATCH, label=PENDING_LABEL)
+    ax.barh(rows, lost, left=[f + p for f, p in zip(full, pending, strict=True)],
             color=COLORS["lost"], label=LOST_LABEL)
     most = max((sum(counts[n]) for n in names), default=1)
     ax.set_xlim(0, max(1, most))
+    ax.set_yticks(rows, labels)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("students")
     fig.suptitle(f"Exercises: students with full points (of {_plural(len(students), 'student')})",
@@ -233,7 +246,7 @@ def _plots(course: Course, totals: Mapping[tuple[str, str], Total], marks: list[
 def write_report(course: Course) -> Report:
     """Write reports/grades.csv, exercises.csv, needs_human.csv and the two PNG plots."""
     results = load_results(course)
-    totals, marks = _gather(course, results)
+    totals, marks = gather(course, results)
     course.reports_dir.mkdir(parents=True, exist_ok=True)
     grades = course.reports_dir / "grades.csv"
     with grades.open("w", newline="") as fh:
