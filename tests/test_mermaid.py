@@ -107,6 +107,9 @@ def test_stored_drawing_is_inert_and_offline(path):
         assert "@import" not in css and "@font-face" not in css
         assert all(ref.startswith("#") for ref in re.findall(r"url\(\s*['\"]?([^)'\"]*)", css))
     assert "http://" not in svg.replace("http://www.w3.org/", "") and "https://" not in svg
+    ids = {e.get("id") for e in root.iter()}
+    for ref in re.findall(r"url\(#([^)]+)\)|href=\"#([^\"]+)\"", svg):
+        assert (ref[0] or ref[1]) in ids, f"reference to #{ref[0] or ref[1]} outside the drawing"
     assert mermaid.to_svg(render_diagrams.course_diagrams()[path.stem]) == svg
 
 
