@@ -61,11 +61,12 @@ def hidden_lines(source_nb: Any, delimiters: Delimiters) -> frozenset[str]:
 
 
 def _scrub(text: str, hidden: frozenset[str]) -> str:
-    """A learner's output can quote a hidden test it saw run (frame or history walking):
-    such lines are replaced. Encoded copies are not caught (see the README)."""
+    """A learner's output can quote a hidden test it saw run (frame or history walking), as
+    is or inside a longer line (a repr, a message): every line holding a hidden line is
+    replaced. Encoded copies are not caught (see the README)."""
     if not hidden:
         return text
-    return "\n".join("[hidden test line removed]" if line.strip() in hidden else line
+    return "\n".join("[hidden test line removed]" if any(h in line for h in hidden) else line
                      for line in text.split("\n"))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import html
 import json
 import os
 import shutil
@@ -343,9 +344,39 @@ def test_no_file_outside_the_submission_was_read_or_written(graded) -> None:
 @needs_bwrap
 @pytest.mark.slow
 def test_feedback_and_autograded_notebooks_hold_no_hidden_test_source(graded) -> None:
-    course, _ = graded
+    """No hidden test line (read from the source with the course's delimiters) reaches what
+    a learner can see: any feedback page, any output of an autograded notebook (whatever the
+    learner's process printed), any ledger. The autograded notebooks' test cell *sources*
+    hold them by nbgrader's design (formgrader is the instructor's); their outputs may not."""
+    from autograde.feedback import write_feedback
+    from autograde.regions import hidden_test_lines
+
+    course, results = graded
+    source = nbformat.read(course.source_dir / ASSIGNMENT / FIXTURE.name, 4)
+    hidden = hidden_test_lines([c.source for c in source.cells], course.delimiters)
+    assert 'assert mask("abc") == "***"' in hidden and len(hidden) >= 10
+
+    def leaked(text: str) -> list[str]:
+        return [line for line in hidden if line in text or html.escape(line) in text]
+
+    pages = write_feedback(course, [ASSIGNMENT])
+    assert {p.parts[-3] for p in pages} == set(results)
+    for page in pages:
+        assert leaked(page.read_text()) == [], page
+    notebooks = sorted(course.autograded_dir.glob(f"*/{ASSIGNMENT}/*.ipynb"))
+    assert len(notebooks) >= len(results) - 3  # a refused link or pipe may leave no notebook
+    for path in notebooks:
+        texts = [t for c in nbformat.read(path, 4).cells for o in c.get("outputs", []) for t in _texts_of(o)]
+        assert leaked("\n".join(texts)) == [], path
     for path in course.autograded_dir.glob("*/*/*.autograde.json"):
-        assert 'mask("abc")' not in path.read_text()
+        assert leaked(path.read_text()) == [], path
+
+
+def _texts_of(output: dict) -> list[str]:
+    """Every text a notebook output carries (stream text, data, traceback, error value)."""
+    out = [output.get("text", ""), output.get("evalue", ""), "\n".join(output.get("traceback", []))]
+    out += ["".join(v) if isinstance(v, list) else str(v) for v in output.get("data", {}).values()]
+    return [t if isinstance(t, str) else "".join(t) for t in out]
 
 
 @needs_bwrap
