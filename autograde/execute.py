@@ -8,6 +8,7 @@ notebook that outlives its budget keeps what ran and marks the rest as not run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -29,6 +30,7 @@ from traitlets import Instance
 
 from .config import Limits
 from .sandbox import Sandbox, python_cmd, sandbox_env
+from .warm import WarmProcess, WarmUnavailable, server_for
 
 KERNEL_NAME = "vault-lab-sandboxed"
 
@@ -192,6 +194,33 @@ def _clean_output(raw: Any) -> Any:
     return None
 
 
+def _start_runner(sandbox: Sandbox, rundir: Path) -> Any:
+    """The runner process: forked from this worker's warm image (`autograde.warm`: the kit,
+    IPython and matplotlib already imported) into a fresh sandbox of its own, holding a copy
+    of the run folder's files; or, without a warm server, a cold confined Python."""
+    server = server_for(sandbox)
+    if server is not None:
+        files = {str(p.relative_to(rundir)): p.read_bytes() for p in sorted(rundir.rglob("*"))
+                 if p.is_file() and not p.is_symlink()}
+        try:
+            return server.launch("runner", files=files)
+        except WarmUnavailable:
+            pass
+    argv = sandbox.wrap(python_cmd("autograde.runner"), rw=(rundir,), workdir=str(rundir))
+    env = sandbox_env() if sandbox.confined else _unconfined_env(rundir)
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, cwd=str(rundir), env=env,
+                            start_new_session=True)
+
+
+def _kill(proc: Any) -> None:
+    if isinstance(proc, WarmProcess):
+        proc.kill()
+    else:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> RunEvents:
     """The cells in `autograde.runner` (IPython, no kernel) inside the sandbox."""
     code = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -199,13 +228,9 @@ def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> Run
            "memory": limits.memory_bytes, "files": limits.file_bytes,
            "matplotlib": any(k in c.source for c in nb.cells
                              for k in ("matplotlib", "plt.", "plots"))}
-    argv = sandbox.wrap(python_cmd("autograde.runner"), rw=(rundir,), workdir=str(rundir))
-    env = sandbox_env() if sandbox.confined else _unconfined_env(rundir)
     start = time.monotonic()
     deadline = start + limits.notebook_seconds
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, cwd=str(rundir), env=env,
-                            start_new_session=True)
+    proc = _start_runner(sandbox, rundir)
     reported: dict[int, dict[str, Any]] = {}
     budget_hit = False
     dropped = 0
@@ -261,7 +286,7 @@ def _run_ipython(nb: Any, sandbox: Sandbox, limits: Limits, rundir: Path) -> Run
                 break
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill(proc)
         proc.wait()
         if proc.stdin is not None and not proc.stdin.closed:
             try:

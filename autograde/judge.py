@@ -30,6 +30,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from .warm import WarmUnavailable, launch, learner_path
+
 PASS, FAIL, UNDECIDABLE = "passed", "failed", "undecidable"
 MAX_LINE = 8 * 1024 * 1024
 
@@ -57,6 +59,7 @@ class Refusal(BaseException):
         self.tripwire = tripwire
 
 
+_OWNER: int | None = None  # the grading process whose warm server launches learners (its pid)
 _WIRES: list[list[str]] = []  # [owner, name] of every kit tripwire the running check armed
 
 
@@ -111,7 +114,7 @@ class _Learner:
         self.loading: str | None = None
         self.memory, self.files = memory, files
         self.call_seconds, self.deadline = call_seconds, deadline
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Any = None  # a subprocess.Popen, or a warm.WarmProcess
         self.ready: dict[str, Any] = {}
         self.restarts = 0
         self.tripped = False
@@ -121,8 +124,16 @@ class _Learner:
         """Start the process and send the program; `wait_ready` collects its answer (the
         judge runs the source's setup cells meanwhile)."""
         self._buf = bytearray()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = None
+        warm_path = learner_path(self.argv, _OWNER if _OWNER is not None else os.getpid())
+        if warm_path is not None:
+            try:  # forked from the grading worker's warm image into a fresh sandbox
+                self.proc = launch(warm_path, "learner")
+            except WarmUnavailable:
+                self.proc = None
+        if self.proc is None:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
         job = {"program": self.program, "memory": self.memory, "files": self.files,
                "locked": self.locked,
                "declared": self.declared, "skip": self.skip, "cell_seconds": self.call_seconds}
@@ -441,6 +452,8 @@ def judge(job: dict[str, Any], notes: list[str] | None = None,
 def main() -> None:
     """Read a job on stdin, write the verdicts (or {"error": why}) on the original stdout.
     Whatever a check prints goes nowhere; a judge failure is reported, never a traceback."""
+    global _OWNER
+    _OWNER = os.getppid()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     try:
@@ -544,7 +557,10 @@ def serve() -> None:
     of them as leave a state a fork copies faithfully (`_checkpointed_setup`) and answers
     {"ready": n}; then for each job line forks a child that judges it as `main` would (the
     rest of the setup included), writing the answer to the job's "reply_path", and answers
-    {"pid": p} then {"done": status}. Ends at end of input."""
+    {"pid": p} then {"done": status}. Ends at end of input. Learners are launched from the
+    warm server of the grading process that started this zygote (`autograde.warm`)."""
+    global _OWNER
+    _OWNER = os.getppid()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     stdin = sys.stdin.buffer

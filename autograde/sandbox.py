@@ -79,8 +79,11 @@ class Sandbox:
     bwrap: str | None = None
     warning: str | None = None
 
-    def wrap(self, cmd: Sequence[str], *, rw: Sequence[Path] = (), workdir: str = "/tmp") -> list[str]:
-        """The argv that runs `cmd` confined (or as-is, unconfined, for the fallback)."""
+    def wrap(self, cmd: Sequence[str], *, rw: Sequence[Path] = (), workdir: str = "/tmp",
+             readonly: Sequence[str] = ()) -> list[str]:
+        """The argv that runs `cmd` confined (or as-is, unconfined, for the fallback).
+        `readonly` names sandbox paths remounted read-only last (the warm server makes `/`
+        and `/dev` read-only so that its children share nothing writable)."""
         if not self.confined:
             return list(cmd)
         argv = [self.bwrap or "bwrap", "--unshare-all", "--unshare-user",
@@ -101,6 +104,8 @@ class Sandbox:
             argv += ["--ro-bind", str(root), str(root)]
         for path in rw:
             argv += ["--bind", str(path), str(path)]
+        for path in readonly:
+            argv += ["--remount-ro", path]
         argv += ["--chdir", workdir, "--"]
         return argv + list(cmd)
 

@@ -1,0 +1,513 @@
+"""A warm image for confined learner processes: one fork server per worker, a fresh sandbox
+per submission.
+
+Starting a confined Python for every submission costs more than most notebooks take to run:
+the interpreter, IPython, matplotlib, the kit, `jwt` and `cryptography`, imported again each
+time. Here one process per grading worker imports all of that once, inside bubblewrap (the
+same binds and limits as any confined process, `/` and `/dev` read-only), and never runs a
+line of learner code itself. Per launch it forks; the child, before anything of the
+submission reaches it, enters a sandbox of its own nested inside the server's:
+
+- new user, mount, pid, network, ipc and uts namespaces (`unshare`), so it cannot signal,
+  trace or talk to the server, to another submission's processes or to anything on the host;
+- a fresh, private `/tmp` (its working folder, holding only the files the launch sends) and
+  `/dev/shm`: nothing one submission writes is seen by another;
+- every capability dropped (bounding set included), `no_new_privs` (from bubblewrap), dies
+  with its parent, its own session; then the entry module's usual start (`start_child`:
+  the protocol pipes, the job's rlimits).
+
+The learner's process is a child of a pid-1 reaper in its own pid namespace: when the
+grader kills it (or it ends), the namespace goes, with anything it left running. The
+server is not dumpable, so a child cannot read or write its memory through /proc.
+
+Forking happens before any thread or socket of a submission exists: the server is
+single-threaded and holds only its listening socket, which every child closes first.
+
+Launch protocol (a unix socket in a 0700 folder of the grader's, never inside a sandbox):
+a connection per launch; the client sends one byte with two descriptors (the child's
+stdin and stdout) and then a length-prefixed JSON request {"entry": "runner"|"learner",
+"workdir": path, "files": {relative path: base64}}; the connection then carries the child's
+exit status ({"status": n}) and closing it (or the client dying) kills the child.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .sandbox import Sandbox, python_cmd
+
+ENTRIES = {"runner": "autograde.runner", "learner": "autograde.learner"}
+WORKDIRS = {"runner": "/tmp/run", "learner": "/tmp"}
+MAX_REQUEST = 64 * 1024 * 1024
+READY_SECONDS = 60.0
+
+# Linux constants (sched.h, mount.h, prctl.h, capability.h)
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class WarmUnavailable(Exception):
+    """No warm server can launch this process (the caller starts a cold one instead)."""
+
+
+# ------------------------------------------------------------------ inside the server
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _drop_capabilities(libc: Any) -> None:
+    """Empty the bounding, ambient, effective, permitted and inheritable sets."""
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the last capability this kernel knows
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(libc.capset(header, data), "capset")
+
+
+def _nest(libc: Any) -> None:
+    """Enter fresh namespaces nested in the server's sandbox, with a private /tmp and /dev/shm.
+    The uid stays the sandbox's `nobody` (mapped onto itself)."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
+                        | CLONE_NEWUTS), "unshare")
+    with open("/proc/self/setgroups", "w") as fh:
+        fh.write("deny")
+    with open("/proc/self/uid_map", "w") as fh:
+        fh.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as fh:
+        fh.write(f"{gid} {gid} 1")
+    _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")
+    for target in (b"/tmp", b"/dev/shm"):
+        _check(libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
+               f"mount tmpfs on {target.decode()}")
+
+
+def _write_files(workdir: str, files: dict[str, str]) -> None:
+    os.makedirs(workdir, exist_ok=True)
+    for rel, data in files.items():
+        path = os.path.normpath(os.path.join(workdir, rel))
+        if not path.startswith(workdir.rstrip("/") + "/"):
+            continue  # a path outside the working folder is not a data file
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(base64.b64decode(data))
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < size:
+        chunk = conn.recv(min(size - len(buf), 1 << 20))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)
+
+
+def _launch(conn: socket.socket, listener: socket.socket) -> None:
+    """In a forked child of the server: receive the launch, sandbox, run. Never returns."""
+    code = 1
+    try:
+        listener.close()
+        libc = _libc()
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
+        if len(fds) != 2:
+            os._exit(1)
+        (size,) = struct.unpack("!I", _recv_exact(conn, 4))
+        if size > MAX_REQUEST:
+            os._exit(1)
+        request = json.loads(_recv_exact(conn, size))
+        entry = ENTRIES[str(request["entry"])]
+        workdir = str(request.get("workdir") or WORKDIRS[str(request["entry"])])
+        _nest(libc)
+        reaper = os.fork()  # pid 1 of the new pid namespace
+        if reaper == 0:
+            conn.close()
+            _reaper(libc, fds, entry, workdir, request.get("files") or {})
+        for fd in fds:
+            os.close(fd)
+        code = _supervise(conn, reaper)
+    except BaseException:  # noqa: BLE001 - a launch that fails is an exit status, not a crash
+        code = 1
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps({"status": code}).encode() + b"\n")
+    os._exit(0)
+
+
+def _supervise(conn: socket.socket, reaper: int) -> int:
+    """Wait for the reaper to end, or for the client to hang up (then kill the namespace)."""
+    pidfd = os.pidfd_open(reaper)
+    while True:
+        ready, _, _ = select.select([conn, pidfd], [], [])
+        if pidfd in ready:
+            break
+        try:
+            data = conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:
+            with contextlib.suppress(OSError):
+                os.kill(reaper, signal.SIGKILL)
+            break
+    _, status = os.waitpid(reaper, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _reaper(libc: Any, fds: list[int], entry: str, workdir: str, files: dict[str, str]) -> None:
+    """pid 1 of the child's namespace: drop every capability, fork the entry, reap, exit with
+    the entry's status (which ends the namespace and whatever the learner left running)."""
+    code = 1
+    try:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.setsid()
+        _write_files(workdir, files)
+        os.chdir(workdir)
+        _drop_capabilities(libc)
+        pid = os.fork()
+        if pid == 0:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            _become(fds, entry)
+        for fd in fds:
+            os.close(fd)
+        while True:
+            done, status = os.waitpid(-1, 0)
+            if done == pid:
+                code = os.waitstatus_to_exitcode(status)
+                break
+    except BaseException:  # noqa: BLE001
+        pass
+    os._exit(code if code >= 0 else 128 - code)
+
+
+def _become(fds: list[int], entry: str) -> None:
+    """Turn this forked process into the entry module's process, as `python -m entry` would."""
+    try:
+        os.dup2(fds[0], 0)
+        os.dup2(fds[1], 1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.closerange(3, 4096)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.argv = [entry]
+        import importlib
+
+        importlib.import_module(entry).main()
+    except BaseException:  # noqa: BLE001
+        os._exit(1)
+    os._exit(0)
+
+
+WARM_IMPORTS = (
+    "json", "ast", "base64", "hashlib", "hmac", "dataclasses", "pprint", "re", "copy", "inspect",
+    "urllib.parse", "tempfile", "random", "collections",
+    "IPython.core.interactiveshell", "IPython.core.displayhook", "IPython.core.displaypub",
+    "IPython.core.inputtransformer2", "traitlets.config",
+    "matplotlib", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
+    "jwt", "cryptography.hazmat.primitives.asymmetric.ed25519",
+    "cryptography.hazmat.primitives.serialization",
+    "autograde.marshal", "autograde.runner", "autograde.learner",
+)
+
+
+def _warm_up(extra: Iterable[str] = ()) -> None:
+    """Import what every submission would import (trusted code only: the kit and libraries)."""
+    import importlib
+    import pkgutil
+
+    for name in [*WARM_IMPORTS, *extra]:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    with contextlib.suppress(Exception):
+        import course
+
+        for info in pkgutil.iter_modules(course.__path__, "course."):
+            if info.name in ("course.__main__",):
+                continue
+            with contextlib.suppress(Exception):
+                importlib.import_module(info.name)
+    with contextlib.suppress(Exception):
+        import matplotlib.font_manager  # the font list, built once here
+
+        matplotlib.font_manager.findfont("DejaVu Sans")
+    import gc
+
+    gc.collect()
+    gc.freeze()  # keep the warm image's pages shared (no refcount writes by the collector)
+
+
+def serve(listen_fd: int) -> None:
+    """The server: warm up, say ready on stdout, then fork a launch per connection."""
+    _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    listener = socket.socket(fileno=listen_fd)
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    _warm_up()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launches are reaped by the kernel
+    out.write("ready\n")
+    out.flush()
+    out.close()
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except InterruptedError:
+            continue
+        except OSError:
+            os._exit(0)
+        if os.fork() == 0:
+            _launch(conn, listener)
+        conn.close()
+
+
+# ------------------------------------------------------------------ on the grader's side
+
+
+class WarmProcess:
+    """A launched process as `subprocess.Popen` shows one: `stdin`, `stdout`, `poll`, `kill`,
+    `wait`, `returncode`. Killing closes the launch connection: the child's namespace ends."""
+
+    def __init__(self, conn: socket.socket, stdin_fd: int, stdout_fd: int) -> None:
+        self._conn = conn
+        self.stdin = os.fdopen(stdin_fd, "wb")
+        self.stdout = os.fdopen(stdout_fd, "rb")
+        self.returncode: int | None = None
+        self._buf = b""
+        self.pid = -1
+
+    def _read_status(self, timeout: float | None) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        end = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            ready, _, _ = select.select([self._conn], [], [], left)
+            if not ready:
+                return None
+            try:
+                chunk = self._conn.recv(256)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.returncode = -signal.SIGKILL
+                return self.returncode
+            self._buf += chunk
+        try:
+            self.returncode = int(json.loads(self._buf.split(b"\n", 1)[0])["status"])
+        except (ValueError, KeyError, TypeError):
+            self.returncode = 1
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self._read_status(0)
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(OSError):
+                self._conn.shutdown(socket.SHUT_WR)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._read_status(timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired("warm launch", timeout or 0)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.close()
+        for stream in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def launch(path: str, entry: str, *, files: dict[str, bytes] | None = None,
+           workdir: str | None = None) -> WarmProcess:
+    """Start `entry` ("runner" or "learner") from the warm server listening at `path`.
+
+    Raises:
+        WarmUnavailable: no server answers there (the caller starts a cold process).
+    """
+    if entry not in ENTRIES:
+        raise ValueError(f"unknown entry {entry!r}")
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError:
+        conn.close()
+        raise WarmUnavailable(path) from None
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    try:
+        request = json.dumps({"entry": entry, "workdir": workdir or WORKDIRS[entry],
+                              "files": {k: base64.b64encode(v).decode() for k, v in (files or {}).items()}
+                              }).encode()
+        socket.send_fds(conn, [b"L"], [in_r, out_w])
+        conn.sendall(struct.pack("!I", len(request)) + request)
+    except OSError:
+        for fd in (in_r, in_w, out_r, out_w):
+            os.close(fd)
+        conn.close()
+        raise WarmUnavailable(path) from None
+    os.close(in_r)
+    os.close(out_w)
+    return WarmProcess(conn, in_w, out_r)
+
+
+def _base() -> Path:
+    return Path("/tmp") / f"vl-warm-{os.getuid()}"
+
+
+def socket_path(owner: int | None = None) -> str:
+    """Where the warm server of the grading process `owner` (default: this one) listens."""
+    return str(_base() / f"{owner if owner is not None else os.getpid()}.sock")
+
+
+def _private_base() -> Path | None:
+    base = _base()
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = base.lstat()
+    except OSError:
+        return None
+    if not base.is_dir() or base.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return base
+
+
+class WarmServer:
+    """The fork server of one grading process, confined as `sandbox` says."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        base = _private_base()
+        if base is None or not sandbox.confined:
+            raise WarmUnavailable("no private folder for the warm server's socket")
+        self.sandbox = sandbox
+        self.path = socket_path()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        pending = f"{self.path}.{time.monotonic_ns()}"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(pending)
+        listener.listen(64)
+        argv = sandbox.wrap(python_cmd("autograde.warm", "serve", str(listener.fileno())),
+                            readonly=("/", "/dev"))
+        self.proc = subprocess.Popen(argv, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        listener.close()
+        self.pending = pending
+        self.ready = False
+
+    def wait_ready(self, seconds: float = READY_SECONDS) -> bool:
+        """True once the server imported its warm image (then its socket is published)."""
+        if self.ready:
+            return True
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], seconds)
+        if ready and self.proc.stdout.readline().strip() == b"ready":
+            os.rename(self.pending, self.path)
+            self.ready = True
+            return True
+        self.close()
+        return False
+
+    def launch(self, entry: str, *, files: dict[str, bytes] | None = None,
+               workdir: str | None = None) -> WarmProcess:
+        if not self.wait_ready():
+            raise WarmUnavailable("the warm server did not start")
+        return launch(self.path, entry, files=files, workdir=workdir)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=5)
+        for path in (self.path, self.pending):
+            with contextlib.suppress(OSError):
+                if self.ready or path == self.pending:
+                    os.unlink(path)
+        self.ready = False
+
+
+_SERVERS: dict[tuple[int, Sandbox], WarmServer | None] = {}
+DISABLE_ENV = "AUTOGRADE_COLD"
+
+
+def server_for(sandbox: Sandbox) -> WarmServer | None:
+    """This process's warm server for `sandbox` (started on first use), or None: unconfined,
+    disabled (`AUTOGRADE_COLD=1`), or it could not start."""
+    if not sandbox.confined or os.environ.get(DISABLE_ENV) == "1":
+        return None
+    key = (os.getpid(), sandbox)
+    if key not in _SERVERS:
+        import multiprocessing.util
+
+        try:
+            server = WarmServer(sandbox)
+        except (OSError, WarmUnavailable):
+            _SERVERS[key] = None
+        else:
+            _SERVERS[key] = server
+            multiprocessing.util.Finalize(server, WarmServer.close, args=(server,), exitpriority=10)
+    server = _SERVERS[key]
+    if server is not None and server.proc.poll() is not None:
+        server.close()
+        _SERVERS[key] = None
+        return None
+    return server
+
+
+def learner_path(argv: list[str], owner: int) -> str | None:
+    """The warm server socket to launch the learner from, for a judge whose learner command
+    is `argv` (the confined learner) and whose grading process is `owner`; None: go cold."""
+    if os.environ.get(DISABLE_ENV) == "1" or argv[-len(python_cmd("autograde.learner")):] != \
+            python_cmd("autograde.learner") or "--unshare-all" not in argv:
+        return None
+    path = socket_path(owner)
+    return path if os.path.exists(path) else None
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) == 2 and argv[0] == "serve":
+        serve(int(argv[1]))
+    else:
+        sys.exit("usage: python -m autograde.warm serve FD")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
