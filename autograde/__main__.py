@@ -36,6 +36,14 @@ def cmd_release(args: argparse.Namespace) -> int:
               f"{course.release_dir / item.assignment}")
     if not done:
         print(f"no assignments under {course.source_dir}")
+    from .exchange import ExchangeFailed, publish  # nbgrader's exchange: the Assignment List, fetch
+
+    try:
+        for item in done:
+            print(f"published {item.assignment} -> {publish(course, item.assignment).path}")
+    except ExchangeFailed as exc:
+        print(f"error: released, but not published to nbgrader's exchange: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -43,6 +51,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from .collect import CollectError, collect_zip
 
     course = _course(args)
+    if args.assignment_id is None:  # one argument: the assignment, from nbgrader's exchange inbound/
+        from .exchange import collect_inbound
+
+        report = collect_inbound(course, args.zip)
+        for line in report.lines():
+            print(line)
+        return 0
     try:
         report = collect_zip(course, Path(args.zip), args.assignment_id)
     except CollectError as exc:
@@ -129,9 +144,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", nargs="*", help="assignment folders (default: all)")
     s.set_defaults(func=cmd_release)
 
-    s = sub.add_parser("collect", help="unpack an LMS zip of notebooks into submitted/")
-    s.add_argument("zip", help="zip of <student>.ipynb or <student>/<notebook>.ipynb files")
-    s.add_argument("assignment_id", help="the assignment the zip belongs to")
+    s = sub.add_parser("collect", help="submissions into submitted/: `collect ASSIGNMENT` takes "
+                       "nbgrader's exchange inbound/, `collect ZIP ASSIGNMENT` an LMS zip")
+    s.add_argument("zip", help="zip of <student>.ipynb or <student>/<notebook>.ipynb files "
+                   "(or, alone, the assignment to collect from the exchange)")
+    s.add_argument("assignment_id", nargs="?", default=None, help="the assignment the zip belongs to")
     s.set_defaults(func=cmd_collect)
 
     s = sub.add_parser("grade", help="autograde submitted/ in parallel, confined, resumable")
