@@ -76,6 +76,7 @@ c.Spawner.args = [
     "--TerminalManager.cull_interval=300",
     "--ServerApp.log_level=WARN",
     "--LabApp.news_url=None",
+    f"--LabApp.app_settings_dir={Path(room.config_dir) / 'lab'}",
 ]
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60

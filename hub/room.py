@@ -241,6 +241,14 @@ def _learner_config(config_dir: Path, exchange_root: Path, course_id: str) -> No
         f"c.Exchange.root = {str(exchange_root)!r}\n"
         "c.Exchange.path_includes_course = True\n", encoding="utf-8")
     path.chmod(0o644)
+    # JupyterLab's settings for every server of the room: no news pop-up, no update check.
+    lab = config_dir / "lab"
+    lab.mkdir(exist_ok=True)
+    lab.chmod(0o755)
+    (lab / "overrides.json").write_text(json.dumps({
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    }, indent=2) + "\n", encoding="utf-8")
+    (lab / "overrides.json").chmod(0o644)
 
 
 def close_repository(repo: Path) -> list[str]:

@@ -79,6 +79,7 @@ class Hub:
     a: str
     b: str
     passwords: dict[str, str]
+    started: float
 
     @property
     def venv_bin(self) -> Path:
@@ -101,6 +102,7 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[Hub]:
+    started = time.monotonic()
     room_mod = _load_room()
     base = Path(tempfile.mkdtemp(prefix="vaultlab-hub-test-", dir="/tmp"))
     base.chmod(0o755)  # learners reach the room's config and venv below it
@@ -122,12 +124,14 @@ def hub() -> Iterator[Hub]:
                                  str(REPO / "hub" / "jupyterhub_config.py")],
                                 cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT)
         the_hub = Hub(url=url, room=room, base=base, instructor=names["instructor"], a=names["a"],
-                      b=names["b"], passwords={n: secrets.token_urlsafe(12) for n in names.values()})
+                      b=names["b"], passwords={n: secrets.token_urlsafe(12) for n in names.values()},
+                      started=started)
         # The instructor releases while the hub starts (autograde release publishes to the
         # exchange; nbgrader's own release_assignment if this autograde does not yet).
         the_hub.instructor_run("python", "-m", "autograde", "--root", ".", "release", ASSIGNMENT)
         if not (Path(room.exchange_root) / COURSE / "outbound" / ASSIGNMENT).is_dir():
             the_hub.instructor_run("nbgrader", "release_assignment", ASSIGNMENT)
+        _step(the_hub, "room set up, assignment released")
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -139,6 +143,7 @@ def hub() -> Iterator[Hub]:
             assert proc.poll() is None, (base / "hub.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the hub did not answer within 60 s"
             time.sleep(0.3)
+        _step(the_hub, "hub answers")
         yield the_hub
     finally:
         if proc is not None:
@@ -150,6 +155,12 @@ def hub() -> Iterator[Hub]:
                 proc.wait()
         room_mod.remove_accounts(tuple(names.values()))
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _step(hub: Hub, what: str) -> None:
+    """Elapsed seconds per step, kept beside the hub's log (the 3-minute budget is watched)."""
+    with (hub.base / "timings.txt").open("a") as fh:
+        fh.write(f"{time.monotonic() - hub.started:6.1f}s {what}\n")
 
 
 def _login(page: Any, hub: Hub, user: str) -> None:
@@ -212,24 +223,30 @@ def story(hub: Hub) -> Iterator[Story]:
         # The instructor's first login is approved at once; they approve both learners.
         teacher = pages[hub.instructor]
         _login(teacher, hub, hub.instructor)
-        teacher.wait_for_url(f"**/user/{hub.instructor}/lab**", timeout=90_000)
+        teacher.wait_for_url("**/hub/spawn**")  # logged in; the server starts meanwhile
+        _step(hub, "instructor logged in")
         teacher.goto(f"{hub.url}/hub/roster")
         for user in (hub.a, hub.b):
             teacher.click(f"button[value=approve][data-user='{user}']")
             teacher.wait_for_load_state()
         # The instructor's notebook view: the course root's source notebook in their own server.
-        teacher.goto(f"{hub.url}/user/{hub.instructor}/lab/tree/course/notebooks/{ASSIGNMENT}/{NOTEBOOK}.ipynb")
-        teacher.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        _step(hub, "learners approved")
+        for user in (hub.a, hub.b):
+            _login(pages[user], hub, user)
+        teacher.goto(f"{hub.url}/user/{hub.instructor}/lab/tree/course/notebooks/{ASSIGNMENT}/{NOTEBOOK}.ipynb",
+                     timeout=90_000)
+        solution_cell = teacher.locator(".jp-Cell", has_text="def first_refusal").first
+        solution_cell.wait_for(timeout=90_000)
+        solution_cell.scroll_into_view_if_needed()
         teacher.screenshot(path=str(shots / "instructor-source-notebook.png"))
-        instructor_view = teacher.inner_text(".jp-Notebook")
+        instructor_view = solution_cell.inner_text()
+        _step(hub, "instructor's source notebook shown")
         intruder = browser.new_context().new_page()
         intruder.goto(f"{hub.url}/hub/login")  # hub.b's password is already set: this one is wrong
         intruder.fill("#username_input", hub.b)
         intruder.fill("#password_input", "not-" + hub.passwords[hub.b])
         intruder.click("#login_submit")
         wrong = intruder.content()
-        for user in (hub.a, hub.b):
-            _login(pages[user], hub, user)
         for user in (hub.a, hub.b):
             pages[user].wait_for_url(f"**/user/{user}/lab**", timeout=90_000)
             _action(pages[user], hub, user, "fetch")
@@ -246,17 +263,24 @@ def story(hub: Hub) -> Iterator[Story]:
                             headers={**_xsrf(a.context), "Content-Type": "application/json"})
         assert put.status == 200, put.text()[:300]
         a.goto(f"{hub.url}/user/{hub.a}/lab/tree/{path}")
-        a.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        stub_cell = a.locator(".jp-Cell", has_text="def must_reach").first  # not answered yet
+        stub_cell.wait_for(timeout=90_000)
+        stub_cell.scroll_into_view_if_needed()
         a.screenshot(path=str(shots / "learner-a-notebook.png"))
-        learner_view = a.inner_text(".jp-Notebook")
+        learner_view = stub_cell.inner_text()
+        _step(hub, "learners fetched; A answered and sees the student version")
         for user in (hub.a, hub.b):
             _action(pages[user], hub, user, "submit")
+        _step(hub, "learners submitted")
         # The instructor's pipeline, as the instructor's own Unix account in the course root.
         hub.instructor_run("python", "-m", "autograde", "--root", ".", "collect", ASSIGNMENT) \
             if _autograde_collects_exchange(hub) else hub.instructor_run("nbgrader", "collect", ASSIGNMENT)
+        _step(hub, "collected")
         hub.instructor_run("python", "-m", "autograde", "--root", ".", "grade", "--quiet", ASSIGNMENT)
+        _step(hub, "graded")
         hub.instructor_run("python", "-m", "autograde", "--root", ".", "feedback", ASSIGNMENT)
         hub.instructor_run("python", str(REPO / "hub" / "room.py"), "release-feedback", ASSIGNMENT)
+        _step(hub, "feedback released")
         feedback = {}
         for user in (hub.a, hub.b):
             page = pages[user]
@@ -267,11 +291,13 @@ def story(hub: Hub) -> Iterator[Story]:
             page.goto(f"{hub.url}/user/{user}/files/{folder}/{stamp}/{NOTEBOOK}.html")
             page.screenshot(path=str(shots / f"feedback-{user}.png"), full_page=False)
             feedback[user] = page.inner_text("body")
+        _step(hub, "learners read their feedback")
         yield Story(feedback=feedback, pending_message=pending, wrong_password_page=wrong,
                     instructor_view=instructor_view, learner_view=learner_view, a_page=a, a_context=a.context)
         browser.close()
     kept = Path(os.environ.get("VAULTLAB_HUB_SHOTS", "/tmp/vaultlab-hub-shots"))
     shutil.copytree(shots, kept, dirs_exist_ok=True)
+    shutil.copy(hub.base / "timings.txt", kept / "timings.txt")
 
 
 def _autograde_collects_exchange(hub: Hub) -> bool:
