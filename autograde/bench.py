@@ -319,7 +319,7 @@ def _floor_main(path: str) -> None:
             except Exception:  # noqa: BLE001 - a failing cell still counts its time
                 errors += 1
         seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": round(seconds, 4), "errors": errors}))
+    print(json.dumps({"seconds": round(seconds, 6), "errors": errors}))
 
 
 if __name__ == "__main__":
