@@ -604,18 +604,23 @@ def red_team(wiring: Wiring, *, world: World, seed: str = "lab",
     return rows
 
 
-def assembly_table(rows: Mapping[str, Mapping[str, Any]], yours: Iterable[str]) -> str:
-    """The red team's table for one assembly: attack, outcome, the piece that stopped it, whose."""
+def assembly_table(rows: Mapping[str, Mapping[str, Any]], yours: Iterable[str], *,
+                   owner: str = "yours") -> str:
+    """The red team's table for one assembly: attack, outcome, the piece that stopped it, whose.
+
+    A pasted piece is marked ``owner``; a piece of :data:`PIECES` that was not pasted is
+    the kit's stand-in; the others are the kit's own.
+    """
     mine = set(yours)
     lines = [f"{'attack':<26}{'outcome':<13}{'stopped by':<18}whose"]
     for attack, row in rows.items():
-        if row["error"]:
+        if row.get("error"):
             outcome, piece, whose = "CRASHED", f"({row['error']})", "a pasted piece raised"
         elif row["reached"]:
             outcome, piece, whose = "GOT THROUGH", "-", ""
         else:
             outcome, piece = "stopped", row["piece"]
-            whose = "yours" if piece in mine else "kit (stand-in)" if piece in PIECES else "kit"
+            whose = owner if piece in mine else "kit (stand-in)" if piece in PIECES else "kit"
         lines.append(f"{attack:<26}{outcome:<13}{piece:<18}{whose}")
     return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 # # 08 · The threat model
 #
 # **Layer: Security reviewer** · node: the boundary between Vault policy and Short-lived token ·
-# core path about 85 minutes (sections marked *optional* are extra and ungraded)
+# core path about 90 minutes (sections marked *optional* are extra and ungraded)
 #
 # Notebooks 01 to 07 each hardened one hop. A reviewer asks a different question: *which belief
 # would have to be true for this system to be safe, and what happens on the day it is not?* The
@@ -17,6 +17,9 @@
 # - read a table of **which piece stopped which attack**, and find the attacks a single check holds
 #   alone;
 # - **redraw the lesson's sequence diagram** so the enforcing check and the visibility gap show;
+# - review an assembly the way the red team sees it: say which piece is **open**, which only
+#   **unproven** (another piece ended its attack) and which proven, and run the red team against
+#   your own pieces from notebooks 02 to 06 (optional);
 # - write down the **stale assumption** behind one attack, as a reviewer would.
 #
 # The attacker here does not enter at the request: it enters where the policy's story is turned
@@ -80,8 +83,17 @@ print("observed:", ", ".join(BEHAVIOUR))
 # %% locked id=setup-mutants-2
 for _name in list(threatmodel.MUTANTS)[4:]:
     BEHAVIOUR[_name] = threatmodel.observe(threatmodel.MUTANTS[_name], world=_world)
-_world.close()
 print("observed:", ", ".join(BEHAVIOUR))
+
+# %% locked id=setup-assemblies
+_plain = ("reached", "piece")
+KIT = {a: {k: r[k] for k in _plain} for a, r in threatmodel.red_team(threatmodel.assembly({}),
+                                                                      world=_world).items()}
+COLLEAGUE = {a: {k: r[k] for k in _plain} for a, r in threatmodel.red_team(
+    threatmodel.assembly(threatmodel.COLLEAGUE), world=_world).items()}
+STOPS = {a: r["piece"] for a, r in KIT.items()}
+_world.close()
+print("red team tables: the kit's assembly, a colleague's")
 
 # %% [markdown]
 # ## Naive, hardened, and one check removed
@@ -490,6 +502,182 @@ print("trust_diagram: visible checks passed")
 # decisions the log is *told about*. A log that hears only side effects records a valid pass doing
 # its job.
 #
+# ## Your own assembly against the red team (optional, ungraded)
+#
+# So far the table was the kit's. Your functions from notebooks 02 to 06 fill five of the same
+# slots. Paste them into the cell below, **under the same names and with the same signatures as
+# in their notebooks**, and the cell after it plugs them into `lab.HARDENED` (one adapter per
+# slot, in `course.threatmodel`), runs every attack of the table above against that one vault,
+# and prints which piece stopped each attack and whose piece it was:
+
+# %%
+for _p in threatmodel.PIECES.values():
+    _also = f"  (paste {', '.join(_p.needs)} too: it calls them)" if _p.needs else ""
+    print(f"{_p.name:<13} notebook {_p.notebook:<22} {_p.signature}{_also}")
+print("kit only here:", ", ".join(threatmodel.KIT_ONLY))
+
+# %% [markdown]
+# Where a function is missing, the kit's piece stands in and the table says `kit (stand-in)`.
+# Three things the adapters do, so that the table is honest:
+#
+# - **No kit check runs behind your piece.** With your `must_die`, the kit's revocation list no
+#   longer answers for revoked sessions; with your `verify_token`, the kit's verifier is gone. If
+#   your piece lets an attack through, the table shows it.
+# - Your `must_die` gets the vault's books as notebook 06 gave them (`sessions`, `tokens`, `at`,
+#   read from the access log) and the session that was revoked by hand; the cascade is yours.
+# - Notebook 03's grants never needed an approval. When your `decide` allows on a grant that needs
+#   one (production deploys), the vault still asks for the human's yes, as notebook 07 taught.
+#
+# The notebooks' own helpers your code may call (`trusted_keys`, `DEFAULT_LEEWAY`, `policy`,
+# `tokens`, `errors`, `connectors`, `jwt`, `re`, ...) are loaded by the next cell.
+
+# %%
+import base64  # noqa: F401,E402 - what the pasted functions of 02-06 use
+import re  # noqa: F401,E402
+import urllib.parse  # noqa: F401,E402
+
+import jwt  # noqa: F401,E402
+
+from course import connectors, errors, policy, tokens  # noqa: F401,E402
+
+trusted_keys = threatmodel.trusted_keys  # notebook 02's given helper
+DEFAULT_LEEWAY, MAX_TTL = tokens.DEFAULT_LEEWAY, 900  # notebook 02's constants
+print("helpers loaded for the pasted functions")
+
+# %%
+# Paste your functions here (optional): verify_token (02), decide and narrow (03),
+# authorize and redact (04), must_die (06). Leave out any you did not write.
+
+# %%
+_mine = threatmodel.pasted(globals())
+_w = World.start(seed="lab")
+try:
+    YOURS = threatmodel.red_team(threatmodel.assembly(_mine), world=_w)
+finally:
+    _w.close()
+print("your pieces:", ", ".join(_mine) or "none pasted: the kit stands in for every one")
+print()
+print(threatmodel.assembly_table(YOURS, _mine))
+
+# %% [markdown]
+# Read the `stopped by` column before the `outcome` one. With the kit standing in for everything,
+# the verifier stops six attacks, the call check two, the revocation list one, and **your policy
+# stops none**: every attack that lies about who is asking is refused earlier, by the session
+# check, and the wildcard by the loader. A red team that never reaches a piece proves nothing
+# about it; notebook 03's confused deputy is the attack that would.
+#
+# ## Exercise 5 (3 points): which piece must be fixed?
+#
+# A colleague pasted two pieces into the same vault: a `verify_token` and a `must_die`. Here is
+# the red team's table for that assembly, and the piece that ends each attack in the kit's:
+
+# %%
+print(threatmodel.assembly_table(COLLEAGUE, threatmodel.COLLEAGUE, owner="colleague's"))
+print()
+print("STOPS, the piece that ends each attack in the kit's assembly:")
+for _a, _p in STOPS.items():
+    print(f"  {_a:<26} {_p}")
+
+# %% [markdown]
+# Every attack failed but one. Is the colleague's verifier fine? A reviewer does not ask whether
+# each attack failed; she asks whether **each piece did its own job**. Write
+# `review(rows, stops)`:
+#
+# - `rows` is a red-team table as plain data, `{attack: {"reached": bool, "piece": str | None}}`
+#   (`piece` is the piece that ended the attack, `None` when it reached its goal);
+# - `stops` says which piece ends each attack in the kit's assembly, `{attack: piece}`.
+#
+# Return `{piece: verdict}` for **every piece named in `stops`**:
+#
+# - `"open"` when an attack that piece should stop reached its goal;
+# - otherwise `"unproven"` when an attack that piece should stop was ended by **another** piece
+#   (a backup held, or something earlier refused it first: either way this piece was not shown to
+#   refuse it);
+# - otherwise `"proven"`.
+
+# %% solution id=review
+def review(rows: dict, stops: dict) -> dict:
+    """Per piece: open (an attack of its got through), unproven (another piece ended one), proven."""
+    ### BEGIN SOLUTION
+    verdict = {piece: "proven" for piece in stops.values()}
+    for attack, piece in stops.items():
+        row = rows[attack]
+        if row["reached"]:
+            verdict[piece] = "open"
+        elif row["piece"] != piece and verdict[piece] != "open":
+            verdict[piece] = "unproven"
+    return verdict
+    ### END SOLUTION
+
+# %% tests id=test-review points=3
+"""Check that review opens, doubts and proves each piece by its own attacks."""
+_v = review(copy.deepcopy(COLLEAGUE), dict(STOPS))
+grading.expect_same(sorted(_v), sorted(set(STOPS.values())), "every piece that stops an attack gets a verdict",
+                    "one key per piece named in stops, no other")
+grading.expect_same(_v["revocation"], "open", "an attack that got through opens the piece that should stop it",
+                    "the revoked session's pass still worked: whose job was that?")
+grading.expect(_v["verifier"] != "open", "nothing got through: the piece is unproven, not open",
+               "no attack of the verifier reached its goal in the colleague's table")
+grading.expect_same(_v["verifier"], "unproven", "stopped by another piece proves nothing about this one",
+                    "the ticket pass at payments was ended by the call check; the verifier accepted it")
+for _piece in ("call check", "session check", "replay guard", "broker redaction", "policy loader"):
+    grading.expect_same(_v[_piece], "proven", "a piece that ended all its attacks is proven",
+                        f"the {_piece} ended every attack it ends in the kit's assembly")
+_both = copy.deepcopy(COLLEAGUE)
+_both["expired-token"] = {"reached": True, "piece": None}  # the first verifier attack gets through
+grading.expect_same(review(_both, dict(STOPS))["verifier"], "open",
+                    "one attack through opens the piece, whatever comes after",
+                    "a later attack ended elsewhere must not turn open back into unproven")
+grading.expect_same(set(review(copy.deepcopy(KIT), dict(STOPS)).values()), {"proven"},
+                    "a piece that ended all its attacks is proven", "the kit's own table proves every piece")
+print("review: visible checks passed")
+### BEGIN HIDDEN TESTS
+_S = {"a1": "verifier", "a2": "verifier", "a3": "policy", "a4": "call check", "a5": "revocation"}
+_ok = {a: {"reached": False, "piece": p} for a, p in _S.items()}
+_unseen = [
+    ({**_ok, "a2": {"reached": False, "piece": "call check"}}, "verifier", "unproven",
+     "stopped by another piece proves nothing about this one"),
+    ({**_ok, "a1": {"reached": False, "piece": "session check"}}, "verifier", "unproven",
+     "stopped by another piece proves nothing about this one"),
+    ({**_ok, "a1": {"reached": True, "piece": None}, "a2": {"reached": False, "piece": "policy"}},
+     "verifier", "open", "one attack through opens the piece, whatever comes after"),
+    ({**_ok, "a2": {"reached": True, "piece": None}}, "verifier", "open",
+     "an attack that got through opens the piece that should stop it"),
+    ({**_ok, "a3": {"reached": False, "piece": None}}, "policy", "unproven",
+     "stopped by another piece proves nothing about this one"),
+    ({**_ok, "a4": {"reached": False, "piece": "verifier"}}, "verifier", "proven",
+     "a piece that ended all its attacks is proven"),
+    (_ok, "revocation", "proven", "a piece that ended all its attacks is proven"),
+]
+for _rows, _piece, _want, _property in _unseen:
+    with grading.tripwire(threatmodel, "red_team", "assembly", "held_by"):
+        _got = review(copy.deepcopy(_rows), dict(_S))
+    grading.expect_same(sorted(_got), sorted(set(_S.values())), "every piece that stops an attack gets a verdict",
+                        "a table this notebook does not show got the wrong pieces")
+    grading.expect_same(_got[_piece], _want, _property, "a table this notebook does not show got the wrong "
+                        "verdict; re-read the three rules in order")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The colleague's table said "stopped" fourteen times out of fifteen, and two pieces need work:
+# the revocation is open (it spares the revoked session itself, killing only the sessions
+# delegated from it), and the verifier is unproven: it accepts a ticket pass at the payments API,
+# and only the call check's scope comparison stood in the way. Remove that scope tomorrow and the
+# attack walks through.
+#
+# Your own verdict, on the assembly you pasted above (optional; with nothing pasted it is the
+# kit's, and every piece is proven):
+
+# %%
+try:
+    _yours = {a: {"reached": r["reached"], "piece": r["piece"]} for a, r in YOURS.items()}
+    for _piece, _verdict in review(_yours, dict(STOPS)).items():
+        _whose = "yours" if _piece in _mine else "kit"
+        print(f"{_piece:<17} {_verdict:<9} ({_whose})")
+except NotImplementedError:
+    print("write review above first")
+
+# %% [markdown]
 # ## Switch the lens
 #
 # This notebook's event is the lesson's attacker goal at its boundary: a pass issued for the ticket
@@ -544,6 +732,10 @@ print(simulator.describe(simulator.walk("token-for-another-tool", wiring="naive"
 #   mutants that open a step of it, and passes on the hardened wiring and the four that do not.
 # - Your redrawn diagram puts the enforcing check at the pass's hop and the missing log edge at the
 #   policy's decision.
+# - Your `review` tells an open piece from one that is only unproven because another piece ended
+#   its attack, on the colleague's table and on tables you have not seen. If you pasted your
+#   pieces, the table above is the red team's verdict on **your** verifier, policy, call check,
+#   log redactor and revocation, each stopping what it stopped with no kit check behind it.
 #
 # The table of which piece stopped which attack, and the three given misconception tests, are the
 # kit's; you read them. Notebook 09 puts all of it to work on one incident: the deployment agent.
