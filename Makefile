@@ -3,9 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install sysdeps nodedeps lab hub test walkthrough redteam bench release grade lint typecheck mutate diagrams clean
+.PHONY: install sysdeps nodedeps lab instructor hub test walkthrough redteam bench release grade lint typecheck mutate diagrams clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -39,8 +38,18 @@ $(NODE_STAMP): package.json package-lock.json
 	  echo "installing node tools (npm ci)"; npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
 	else echo "note: npm not found; make hub and the Mermaid diagram tests will skip"; fi
 
+# The learner's lab: release the student versions (refused if anything leaks), copy them into
+# the learner workspace (WORKSPACE, default workspace/; your edits are never overwritten, a new
+# course version lands beside them as <name>.new.ipynb), then JupyterLab there at notebook 00.
+# The instructor's lab: JupyterLab at the course root (Formgrader, Assignment List, solutions).
+# Both bind 127.0.0.1; LAB_ARGS passes options to jupyter lab (e.g. LAB_ARGS=--port=8899).
+WORKSPACE ?=
+LAB_ARGS ?=
 lab: install
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. $(ROOT_FLAG) notebooks/
+	$(PY) -m autograde.workspace $(if $(WORKSPACE),--workspace "$(WORKSPACE)",) lab $(LAB_ARGS)
+
+instructor: install
+	$(PY) -m autograde.workspace instructor $(LAB_ARGS)
 
 # A workshop room on one machine (as root): the roster's Unix accounts, the instructor's course
 # root, nbgrader's shared exchange, then JupyterHub on 127.0.0.1:8000 (hub/README.md for TLS and
