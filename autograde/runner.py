@@ -84,7 +84,28 @@ class _Writer:
         return "utf-8"
 
 
-def _shell(sink: _Sink) -> Any:
+class _Current:
+    """The sink of the notebook being run (the warm image's shell is made before there is one)."""
+
+    sink: _Sink = _Sink(0)
+
+
+_SHELL: Any = None
+
+
+def prewarm() -> None:
+    """Make the shell in the warm image (`autograde.warm`), before any learner code exists:
+    every launch forked from it starts with a fresh copy and points it at its own sink."""
+    global _SHELL
+    if _SHELL is None:
+        _SHELL = _shell()
+
+
+def _shell(sink: _Sink | None = None) -> Any:
+    if sink is not None:
+        _Current.sink = sink
+    if _SHELL is not None:
+        return _SHELL
     from IPython.core.displayhook import DisplayHook
     from IPython.core.displaypub import DisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
@@ -95,7 +116,7 @@ def _shell(sink: _Sink) -> Any:
             pass
 
         def write_format_data(self, format_dict, md_dict=None) -> None:  # type: ignore[override]
-            sink.data("execute_result", format_dict, md_dict or {}, self.prompt_count)
+            _Current.sink.data("execute_result", format_dict, md_dict or {}, self.prompt_count)
 
         def finish_displayhook(self) -> None:
             pass
@@ -103,16 +124,16 @@ def _shell(sink: _Sink) -> Any:
     class Publisher(DisplayPublisher):
         def publish(self, data, metadata=None, source=None, *, transient=None, update=False,
                     **kwargs) -> None:  # type: ignore[override]
-            sink.data("display_data", data, metadata or {}, 0)
+            _Current.sink.data("display_data", data, metadata or {}, 0)
 
         def clear_output(self, wait: bool = False) -> None:
-            sink.outputs.clear()
+            _Current.sink.outputs.clear()
 
     class Shell(InteractiveShell):
         """InteractiveShell whose tracebacks become error outputs, as ipykernel's do."""
 
         def _showtraceback(self, etype, evalue, stb):  # noqa: ANN001 - IPython's hook
-            sink.error(etype.__name__, str(evalue), list(stb))
+            _Current.sink.error(etype.__name__, str(evalue), list(stb))
 
     cfg = Config()
     cfg.HistoryManager.hist_file = ":memory:"

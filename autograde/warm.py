@@ -20,6 +20,14 @@ The learner's process is a child of a pid-1 reaper in its own pid namespace: whe
 grader kills it (or it ends), the namespace goes, with anything it left running. The
 server is not dumpable, so a child cannot read or write its memory through /proc.
 
+One difference from a cold sandbox, said plainly: a launch cannot mount a /proc of its own
+(the kernel refuses a new proc mount under bubblewrap's, whose /proc/sys is covered), so its
+/proc lists the server's pid namespace: the server, and the launches of the same worker
+(one submission at a time: its runner and its learner). It can read their command lines
+(the server's) and CPU times, not their memory, environment or maps (not dumpable), and
+cannot signal them (not in its pid namespace). `os.getpid()` is its pid in its own
+namespace, `/proc/self` its pid in the server's.
+
 Forking happens before any thread or socket of a submission exists: the server is
 single-threaded and holds only its listening socket, which every child closes first.
 
@@ -257,6 +265,10 @@ def _warm_up(extra: Iterable[str] = ()) -> None:
             with contextlib.suppress(Exception):
                 importlib.import_module(info.name)
     with contextlib.suppress(Exception):
+        from . import runner
+
+        runner.prewarm()  # the IPython shell, made once (no cell has run in it)
+    with contextlib.suppress(Exception):
         import matplotlib.font_manager  # the font list, built once here
 
         matplotlib.font_manager.findfont("DejaVu Sans")
@@ -269,12 +281,16 @@ def _warm_up(extra: Iterable[str] = ()) -> None:
 def serve(listen_fd: int) -> None:
     """The server: warm up, say ready on stdout, then fork a launch per connection."""
     _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"  # numpy's BLAS would start a thread pool on import
     listener = socket.socket(fileno=listen_fd)
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     _warm_up()
+    if len(os.listdir("/proc/self/task")) != 1:
+        os._exit(3)  # an import started a thread: a fork would not copy it faithfully, go cold
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launches are reaped by the kernel
     out.write("ready\n")
     out.flush()
@@ -470,8 +486,12 @@ DISABLE_ENV = "AUTOGRADE_COLD"
 
 def server_for(sandbox: Sandbox) -> WarmServer | None:
     """This process's warm server for `sandbox` (started on first use), or None: unconfined,
-    disabled (`AUTOGRADE_COLD=1`), or it could not start."""
-    if not sandbox.confined or os.environ.get(DISABLE_ENV) == "1":
+    disabled (`AUTOGRADE_COLD=1`), not a grading pool's worker (a one-off run such as
+    `check` would pay the warm-up for one notebook), or it could not start."""
+    import multiprocessing
+
+    if not sandbox.confined or os.environ.get(DISABLE_ENV) == "1" or \
+            multiprocessing.parent_process() is None:
         return None
     key = (os.getpid(), sandbox)
     if key not in _SERVERS:
