@@ -152,16 +152,16 @@ def test_a_spent_single_use_pass_is_placed_at_the_replay_guard_not_the_verifier(
 # ---------------------------------------------------------------- the learner's own assembly
 
 def _answers() -> dict[str, Any]:
-    """The specs' own answers of notebooks 02, 03, 04 and 06, run as a learner pastes them."""
+    """The specs' own answers of notebooks 02, 03, 04 and 06, pasted under notebook 08's helper cell."""
     import re
     from pathlib import Path
 
     specs = Path(__file__).resolve().parent.parent / "authoring" / "specs"
-    namespace: dict[str, Any] = {}
-    exec("import base64, json, re, urllib.parse\nimport jwt\n"  # noqa: S102 - the specs' own text
-         "from course import connectors, errors, policy, tokens\n"
-         "from course.threatmodel import trusted_keys\n"
-         "DEFAULT_LEEWAY = tokens.DEFAULT_LEEWAY\nMAX_TTL = 900\n", namespace)
+    # notebook 08's given cell that loads what the pasted functions use, and nothing else
+    cells = (specs / "08-threat-model.py").read_text().split("\n# %%")
+    helpers = next(c for c in cells if "trusted_keys = threatmodel.trusted_keys" in c)
+    namespace: dict[str, Any] = {"threatmodel": threatmodel}
+    exec(helpers.split("\n", 1)[1], namespace)  # noqa: S102 - the spec's own text
     for spec, cell in [("02-short-lived-tokens", "verify-token"), ("03-vault-policy", "narrow"),
                        ("03-vault-policy", "decide"), ("04-the-broker", "authorize"),
                        ("04-the-broker", "redact"), ("06-revocation", "must-die")]:

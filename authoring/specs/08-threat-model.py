@@ -533,6 +533,7 @@ print("kit only here:", ", ".join(threatmodel.KIT_ONLY))
 
 # %%
 import base64  # noqa: F401,E402 - what the pasted functions of 02-06 use
+import json  # noqa: F401,E402
 import re  # noqa: F401,E402
 import urllib.parse  # noqa: F401,E402
 
