@@ -18,10 +18,12 @@ from nbgrader import utils
 
 from .config import REPO_ROOT, Limits, Settings
 from .execute import run_notebook
-from .grade import SourceModel, _read_submission, judge_job, run_judge
 from .hostile import SourceCell
 from .judge import FAIL
+from .read import _read_submission
 from .sandbox import detect, python_cmd
+from .source import SourceModel
+from .verdict import judge_job, run_judge
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,8 +23,8 @@ import nbformat
 
 from . import regions
 from .config import Course
-from .grade import GradedNotebook, load_results
 from .mermaid import to_svg
+from .record import GradedNotebook, load_results
 from .regions import Delimiters
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -102,7 +102,7 @@ def _words(e: Any) -> str:
     the same wording from their status)."""
     if e.feedback:
         return e.feedback
-    from .grade import learner_words
+    from .combine import learner_words
 
     return learner_words(e.outside, e.reason, None)
 
