@@ -238,7 +238,7 @@ def story(hub: Hub) -> Iterator[Story]:
         solution_cell = teacher.locator(".jp-Cell", has_text="def first_refusal").first
         solution_cell.wait_for(timeout=90_000)
         solution_cell.scroll_into_view_if_needed()
-        teacher.screenshot(path=str(shots / "instructor-source-notebook.png"))
+        solution_cell.screenshot(path=str(shots / "instructor-source-cell.png"))
         instructor_view = solution_cell.inner_text()
         _step(hub, "instructor's source notebook shown")
         intruder = browser.new_context().new_page()
@@ -266,6 +266,7 @@ def story(hub: Hub) -> Iterator[Story]:
         stub_cell = a.locator(".jp-Cell", has_text="def must_reach").first  # not answered yet
         stub_cell.wait_for(timeout=90_000)
         stub_cell.scroll_into_view_if_needed()
+        stub_cell.screenshot(path=str(shots / "learner-a-stub-cell.png"))
         a.screenshot(path=str(shots / "learner-a-notebook.png"))
         learner_view = stub_cell.inner_text()
         _step(hub, "learners fetched; A answered and sees the student version")
@@ -332,8 +333,9 @@ def test_learner_cannot_open_others_files_in_the_browser(story: Story, hub: Hub,
         # Through A's own server: the repository's source notebook is outside A's root.
         "source_nb": f"/user/{hub.a}/files/..%2F..%2F{str(SOURCE_NB.relative_to('/')).replace('/', '%2F')}",
     }
-    resp = story.a_page.request.get(hub.url + urls[target], max_redirects=0)
-    assert resp.status in (400, 403, 404), f"{target}: {resp.status}"
+    # Another user's server sends A through the hub's OAuth, which refuses A; redirects followed.
+    resp = story.a_page.request.get(hub.url + urls[target])
+    assert resp.status in (400, 403, 404), f"{target}: {resp.status} at {resp.url}"
     assert "BEGIN SOLUTION" not in resp.text() and "SQLite format" not in resp.text()
 
 
