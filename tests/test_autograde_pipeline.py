@@ -135,14 +135,29 @@ def test_leaks_flags_a_delimiter_left_in_the_student_version() -> None:
 
 
 @pytest.mark.slow
-def test_a_small_class_is_graded_into_the_gradebook_and_resumes(tmp_path: Path) -> None:
+def test_a_small_class_is_graded_into_the_gradebook_and_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbgrader.api
+
     course = make_course(tmp_path)
     submit(course, "blank", release_nb(course))
     submit(course, "honest", solved(course))
     submit(course, "mistake", solved(course, is_expired=(
         "def is_expired(exp: int, now: int, leeway: int = 0) -> bool:\n"
         "    return now > exp  # forgets the leeway: only a hidden check notices\n")))
+    original = nbgrader.api.create_engine
+    engines: list[str] = []  # fresh engines nbgrader opened in the grader's process
+
+    def counted(url: str, **kwargs: object) -> object:
+        engines.append(url)
+        return original(url, **kwargs)
+
+    monkeypatch.setattr(nbgrader.api, "create_engine", counted)
     results = {r.student: r for r in grade(course, workers=2)}
+    # One shared engine for the run (the gradebook check before it may open one of nbgrader's),
+    # not several per notebook; and nbgrader's module is left as it was.
+    assert len(engines) <= 1, engines
+    assert nbgrader.api.create_engine is counted
 
     assert results["blank"].score == 0.0
     assert results["honest"].score == AUTOGRADED_POINTS
