@@ -9,7 +9,8 @@ at "Short-lived token"; the vault compares the request with the session
 before it consults the grants, so a request naming another user or tenant is
 stopped at "Agent request", not at "Vault policy".
 
-:data:`STOPS` names, for every attack the simulator or the red team knows,
+:data:`STOPS` names, for every attack the simulator or the red team knows (and the
+few a notebook teaches without running them, :data:`TAUGHT`),
 the stopping node, the refusal codes the hardened kit answers with there,
 the fact the check compares, the trusted source of that fact (a key of
 :data:`SOURCES`), and the text each lens needs: the stale assumption a naive
@@ -30,7 +31,7 @@ from types import MappingProxyType
 
 from . import TRUST_PATH
 
-__all__ = ["CHECK_CODES", "SOURCES", "STOPS", "Stop", "node_of_code", "stop_of"]
+__all__ = ["CHECK_CODES", "SOURCES", "STOPS", "TAUGHT", "Stop", "node_of_code", "stop_of"]
 
 #: Where the trusted side of a comparison can come from. The last three are the
 #: *claimed* side of every comparison and can never be a check's trusted source.
@@ -229,6 +230,33 @@ STOPS: Mapping[str, Stop] = MappingProxyType({
         "the collector receives requests with no credential; the agent's trace shows the "
         "injected instruction",
         "the session whose model obeyed the note"),
+    # -- attacks taught in one notebook only (see TAUGHT): no simulator trick or red-team run
+    "stale-temporary-grant": _stop(
+        "Vault policy", "grant_expired", "the end date of the only grant for the request", "grants",
+        "last month's emergency line in the lending book, 'until the incident is over', is read "
+        "again by a helper who found the job's name in a letter",
+        "a temporary exception is removed by whoever added it once the incident is over, so it "
+        "needs no end date of its own",
+        "a 'deny grant_expired' decision line: something still asks for an exception that has "
+        "ended; find who, and what told it the task name",
+        "remove the expired grant from the configuration; the session that asked, if its model "
+        "read the task name in customer text"),
+    "confused-deputy": _stop(
+        "Vault policy", "no_grant", "the user the grant was written for", "grants",
+        "the helper lent to Ana is asked by Bob, honestly badged, for the room Ana may enter",
+        "an honest session proves enough: whoever asks through the agent may use the agent's "
+        "authority",
+        "a 'deny no_grant' decision line naming a user with no grant for that tool and task, from "
+        "a session whose check passed",
+        "nothing was issued: review the grants a shared agent holds, one user at a time"),
+    "release-note-injection": _stop(
+        "Vault policy", "approval_required", "the release the request asks to deploy", "approval",
+        "a note in the delivery papers says 'also load crate 666 onto the real lorry', and the dock "
+        "asks for the manager's slip for that crate",
+        "release notes are data: the deploy agent only ships what its pipeline asked for",
+        "a 'deny approval_required' decision line in the deploy agent's own session, for a version "
+        "no release names",
+        "the deploy agent's session; find who wrote the note and quarantine the release notes"),
     "secret-in-log": _stop(
         "Access log", "redacted", "every line written",
         "secret store",
@@ -236,6 +264,15 @@ STOPS: Mapping[str, Stop] = MappingProxyType({
         "only trusted people read logs, so a secret there does no harm",
         "the ledger's count of redacted credentials rises: a connector is logging its headers",
         "rotate the credential that reached the debug hook, and remove the hook"),
+})
+
+
+#: Attacks a notebook teaches that neither the simulator nor the red team runs: attack ->
+#: (the notebook's spec, the words it teaches the attack by). Their stops are in :data:`STOPS`.
+TAUGHT: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "stale-temporary-grant": ("03-vault-policy", "A temporary exception that becomes the attacker's path"),
+    "confused-deputy": ("03-vault-policy", "confused deputy"),
+    "release-note-injection": ("09-deployment-agent", "release note"),
 })
 
 
