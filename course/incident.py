@@ -322,6 +322,9 @@ def on_call_day(seed: str = "lab") -> WrittenLog:
     * 240: a new session of alice's helpdesk-bot gets a ticket-read token; at 260
       the on-call engineer revokes that session; at 270 the agent tries to use the
       token and the broker refuses it (``revoked``).
+    * 300: bob's agent tries to read the charge with its refund token; the
+      broker verifies the token, then refuses the operation
+      (``operation_not_allowed``): a refused call whose line names its session.
     * 400: a forged "act on behalf of user bob" in alice's session is refused
       ``session_mismatch``.
     * 700: bob's refund token (expired at 360) is tried again and refused.
@@ -385,6 +388,11 @@ def on_call_day(seed: str = "lab") -> WrittenLog:
         try:
             lab.broker.call(read.token, tool="tickets", method="GET", path="/tickets/T-1002")
         except TokenError:
+            pass
+        at(300)
+        try:
+            lab.broker.call(bob_token.token, tool="payments", method="GET", path="/charges/ch-0001")
+        except AccessDenied:
             pass
         at(400)
         try:

@@ -127,7 +127,8 @@ def test_on_call_day_is_deterministic_verifies_and_holds_no_credential() -> None
     kinds = {e.event for e in events}
     assert {"session", "decision", "issue", "tool_call", "approval", "revoke"} <= kinds
     reasons = {e.reason for e in events if e.decision == "deny"}
-    assert {"approval_required", "revoked", "session_mismatch", "expired"} <= reasons
+    assert {"approval_required", "revoked", "session_mismatch", "expired",
+            "operation_not_allowed"} <= reasons
     from course.lab import assemble
 
     with assemble(seed="lab") as lab:
@@ -145,3 +146,47 @@ def test_weak_log_keeps_only_tool_calls_and_no_identity(written) -> None:
                     f"{1767225604} None tickets None None refused"]
     assert not any("alice" in line or "sess-" in line for line in weak)
 
+
+
+def test_on_call_day_every_call_names_the_session_its_token_was_issued_in() -> None:
+    """Notebook 05's calls_of attributes a call through its token's issue line; the broker's
+    own line must say the same, and a call refused before its token was trusted names none."""
+    rows = incident.records(incident.on_call_day().lines)
+    issued_in = {r["jti"]: r["session"] for r in rows if r["event"] == "issue"}
+    calls = [r for r in rows if r["event"] == "tool_call"]
+    for call in calls:
+        if call["jti"] is not None:
+            assert call["session"] == issued_in[call["jti"]], call["seq"]
+        else:
+            assert call["session"] is None and call["decision"] == "deny", call["seq"]
+    refused_after_trust = [c["seq"] for c in calls if c["decision"] == "deny" and c["session"]]
+    assert refused_after_trust == [27]
+    assert rows[26]["session"] == "sess-0002" and rows[26]["reason"] == "operation_not_allowed"
+
+
+def test_on_call_day_keeps_the_checkpoint_and_lines_the_notebook_names() -> None:
+    """Notebook 05 points at these lines by number: a change to the day must show up here."""
+    rows = incident.records(incident.on_call_day().lines)
+    where = {r["seq"]: (r["event"], r["session"], r["reason"]) for r in rows}
+    assert where[13] == ("decision", "sess-0003", "approval_required")
+    assert where[15] == ("decision", "sess-0003", "needs_approval")
+    assert where[17][0] == "tool_call" and where[21][0] == "tool_call"
+    assert where[25] == ("revoke", "sess-0005", "revoke_session")
+    assert where[28] == ("decision", "sess-0003", "session_mismatch")
+    assert len(rows) == 29 and incident.on_call_day().checkpoint["count"] == 25
+
+
+def test_a_decision_can_carry_a_presented_credential_only_as_its_fingerprint() -> None:
+    """what_changed (notebook 05) compares credentials by fingerprint: the log must give the same
+    fingerprint for the same credential and a different one for another, never the secret."""
+    cred, other = "vlc_" + "A" * 30, "vlc_" + "B" * 30
+    row = {"event": "decision", "tenant": "acme", "user": "alice", "agent": "helpdesk-bot",
+           "session": "sess-0007", "tool": "tickets", "decision": "allow", "reason": "allow",
+           "facts": {"intent": ""}}
+    lines = incident.write_log([dict(row, at=0, secret_fields={"credential": cred}),
+                                dict(row, at=1, secret_fields={"credential": other}),
+                                dict(row, at=2, secret_fields={"credential": cred})]).lines
+    prints = [dict(r["facts"])["credential"] for r in incident.records(lines)]
+    assert prints[0] == prints[2] != prints[1]
+    assert all(p.startswith("hmac:") and len(p) == 21 for p in prints)
+    assert cred not in "".join(lines) and other not in "".join(lines)

@@ -1,8 +1,9 @@
 # %% [markdown]
 # # 05 · The access log: what the ledger can prove, and what it cannot
 #
-# **Layer: Engineer on call** · node: Access log · core path about 85 minutes (the sections marked
-# *optional* are extra and ungraded)
+# **Layer: Engineer on call** · node: Access log · core path about 90 minutes (reading and the day
+# 10, exercises 1 and 2 15 each, exercises 3 to 6 8 each, the two incidents and the lens 10,
+# exercise 7 and the reflection 8); the *Go deeper* section at the end is optional and ungraded
 #
 # Notebooks 02 to 04 built the checks. This one builds the memory. When something goes wrong at
 # 3 a.m., the on-call engineer has no debugger attached to last night: they have the log. The
@@ -17,7 +18,8 @@
 #   append broke, find a **cut tail** against a published checkpoint, and say exactly what a chain
 #   with no anchor cannot prove;
 # - answer an incident's questions **from the log alone**: which tokens were live at a moment,
-#   what stood behind one call (who logged in, whom the token named, who approved);
+#   what stood behind one call (who logged in, whom the token named, who approved), which calls
+#   a session made, and what changed between two decisions on the same request;
 # - show, on two real incidents, that "the logs will make it obvious" is true only of a log that
 #   recorded the right facts.
 #
@@ -72,6 +74,8 @@ T0 = 1_767_225_600           # the lab clock's first second: times below are T0 
 GENESIS = audit.GENESIS      # the "previous hash" of the first line
 REVOKES = dict(audit.REVOKE_REASONS)   # revoke reason -> the field a token must share (None: all)
 LOG_KEY = log_keys("lab")[0]          # the lab log's fingerprint key (a seed exists only in the lab)
+CHAIN_KEY = audit.derive_chain_key(LOG_KEY)   # checks every line's mac: held by the log's owner
+CLAIMS = ("tenant", "user", "agent", "task", "tool")   # a decision line's request claims
 
 
 def canonical(obj) -> str:
@@ -89,6 +93,15 @@ def mac_of(chain_key: bytes, line_hash_hex: str) -> str:
     return hmac.new(chain_key, line_hash_hex.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def trusted(lines: list, chain_key: bytes) -> list[dict]:
+    """The records of the lines before the first line that does not verify with chain_key."""
+    try:
+        audit.verify_chain(lines, chain_key=chain_key)
+        return incident.records(lines)
+    except audit.ChainBrokenError as exc:
+        return incident.records(lines[:exc.line - 1])
+
+
 def spellings(value: str) -> list[str]:
     """Every spelling of value notebook 01 taught (raw, base64, hex, url, json...), longest first."""
     return sorted({text for _, text in redact.encoded_forms(value)}, key=len, reverse=True)
@@ -99,7 +112,7 @@ def show(lines, *, first=None):
     for r in incident.records(lines)[:first]:
         who = "/".join(str(r[k]) for k in ("tenant", "user", "agent", "session") if r[k])
         print(f"#{r['seq']:<3} t+{r['time'] - T0:<4} {r['event']:<9} {r['decision'] or '':<5} "
-              f"{r['reason']:<18} {who:<36} {r['tool'] or '':<15} {r['jti'] or ''}")
+              f"{r['reason']:<21} {who:<34} {r['tool'] or '':<15} {r['jti'] or ''}")
 
 
 print("revoke reasons:", ", ".join(f"{k} -> {v}" for k, v in REVOKES.items()))
@@ -135,7 +148,7 @@ print(json.dumps(json.loads(DAY[8]), indent=1))
 # ---
 # # Exercises
 #
-# Five functions, each a decision about what a log must hold or what it proves. Each takes and
+# Seven functions, each a decision about what a log must hold or what it proves. Each takes and
 # returns plain data: log lines are `str`, records are dicts. A check you can see follows each one;
 # it tries the answers people commonly get wrong and names the property such an answer breaks.
 #
@@ -645,6 +658,9 @@ except NotImplementedError:
 # token: the broker refused those tokens *before* trusting anything in them, so its line names no
 # `jti`. The log says a revoked token was tried; to say *which*, it would have to record the
 # unverified token's fingerprint. That is a limit of this log worth knowing before an incident.
+# The cross at t+300 in the payments lane is different: the broker verified bob's refund token
+# first and then refused the operation (a read with a refund scope), so that line names the token
+# and its session.
 #
 # ## Exercise 4 (3 points): what stood behind one call?
 #
@@ -731,6 +747,263 @@ for _l, _seq, _want, _prop in _cases:
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# ## Exercise 5 (3 points): which calls did a session make?
+#
+# `behind_call` explains one call. The next question is the blast radius: *the session behind
+# it, what else did it do?* Write `calls_of(lines, session, chain_key)`: the `seq`s, in log
+# order, of the tool calls that `session` **made**. Three rules decide it.
+#
+# - A call belongs to the session its **token was issued in**: the session of the `issue` line
+#   with the call's `jti`. Not to the user who logged in, and not to the agent: one user runs
+#   several sessions, one agent serves many users, and a session can act in someone else's name
+#   (the borrowed refund of exercise 1 was made by alice's session in bob's name).
+# - A call was **made** only if the broker allowed it. A refused `tool_call` line records an
+#   attempt: it belongs in an alert, not in the list of what happened.
+# - A line that does not verify proves nothing. Believe only the lines **before the first line
+#   that fails** the chain with `chain_key`, even if later lines look fine: once the chain breaks,
+#   nothing after it is pinned to the start. `trusted(lines, chain_key)` (given at the top, the
+#   kit's verifier) returns the records of exactly those lines.
+
+# %% solution id=calls-of
+def calls_of(lines: list, session: str, chain_key: bytes) -> list:
+    """The seqs of the calls session made: allowed, with a token issued in it, on verified lines only."""
+    ### BEGIN SOLUTION
+    rows = trusted(lines, chain_key)
+    issued_in = {r["jti"]: r["session"] for r in rows if r["event"] == "issue"}
+    return [r["seq"] for r in rows if r["event"] == "tool_call" and r["decision"] == "allow"
+            and issued_in.get(r["jti"]) == session]
+    ### END SOLUTION
+
+# %% tests id=test-calls-of points=3
+"""Check that calls_of lists the calls a session's own tokens made, allowed ones, on verified lines."""
+grading.expect_same(calls_of(DAY, "sess-0003", CHAIN_KEY), [17],
+                    "a call belongs to the session its token was issued in",
+                    "sess-0003 made one call, the approved refund; alice's other sessions and the "
+                    "helpdesk-bot's other users made the rest")
+grading.expect_same(calls_of(_borrowed, "sess-0001", CHAIN_KEY), [4],
+                    "a call belongs to the session its token was issued in",
+                    "alice's session made the refund in bob's name: the token was issued in "
+                    "sess-0001, whatever user it names")
+grading.expect_same(calls_of(DAY, "sess-0002", CHAIN_KEY), [11], "a refused call was not made",
+                    "at t+300 bob's agent tried to read the charge with its refund token and the "
+                    "broker refused it: an attempt, not a call made")
+_last = json.loads(DAY[-1])
+_copy = dict(json.loads(DAY[10]), seq=len(DAY) + 1, time=_last["time"] + 5, prev=_last["hash"])
+_copy["hash"] = line_hash(_copy["prev"], _copy)       # hash and link right, mac only copied
+_forged = DAY + [canonical(_copy)]
+grading.expect_same(calls_of(_forged, "sess-0002", CHAIN_KEY), [11],
+                    "a line that does not verify proves nothing",
+                    "someone who can write the file appended a second refund in bob's session; "
+                    "its mac does not verify with the chain key")
+grading.expect_same(calls_of(incident.tamper(DAY, "edit", 5, field_name="detail", value="x"),
+                             "sess-0001", CHAIN_KEY), [4],
+                    "a log is believed only up to its first bad line",
+                    "line 5 was edited: the call at line 7 comes after the break")
+print("calls_of: visible checks passed")
+### BEGIN HIDDEN TESTS
+_two = _lines({"at": 0, "event": "session", "tenant": "acme", "user": "alice",
+               "agent": "helpdesk-bot", "session": "sess-0001", "reason": "session_opened"},
+              {"at": 1, "event": "session", "tenant": "acme", "user": "alice",
+               "agent": "helpdesk-bot", "session": "sess-0002", "reason": "session_opened"},
+              _issue(2, "tok-a"), _issue(3, "tok-b", session="sess-0002"),
+              {"at": 4, "event": "tool_call", "tenant": "acme", "user": "alice",
+               "agent": "helpdesk-bot", "session": "sess-0002", "tool": "tickets", "jti": "tok-b",
+               "decision": "allow", "reason": "tool_call"},
+              {"at": 5, "event": "tool_call", "tenant": "acme", "user": "alice",
+               "agent": "helpdesk-bot", "session": "sess-0001", "tool": "tickets", "jti": "tok-a",
+               "decision": "deny", "reason": "operation_not_allowed"},
+              {"at": 6, "event": "tool_call", "tenant": "acme", "user": "alice",
+               "agent": "helpdesk-bot", "session": "sess-0001", "tool": "tickets", "jti": "tok-a",
+               "decision": "allow", "reason": "tool_call"})
+_cases = [
+    (DAY, "sess-0001", [4, 7], "a call belongs to the session its token was issued in"),
+    (DAY, "sess-0004", [21], "a call belongs to the session its token was issued in"),
+    (DAY, "sess-0005", [], "a refused call was not made"),
+    (_asked, "sess-0001", [4], "a call belongs to the session its token was issued in"),
+    (_two, "sess-0001", [7], "a call belongs to the session its token was issued in"),
+    (_two, "sess-0002", [5], "a call belongs to the session its token was issued in"),
+    (incident.tamper(DAY, "rehash", 9), "sess-0002", [], "a line that does not verify proves nothing"),
+    (incident.tamper(_two, "insert", 7, field_name="time", value=T0 + 6), "sess-0001", [],
+     "a line that does not verify proves nothing"),
+    (incident.tamper(DAY, "delete", 12), "sess-0003", [], "a log is believed only up to its first bad line"),
+]
+for _l, _s, _want, _prop in _cases:
+    with grading.tripwire(audit.AccessLog, "by_session", "calls_by_token", "incident_summary"):
+        _got = calls_of(_l, _s, CHAIN_KEY)
+    grading.expect_same(_got, _want, _prop, "a session this notebook does not show was answered wrongly")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Your answer against the kit's
+#
+# The kit's log can list a session's lines itself (`by_session`, which reads the `session` field
+# the broker copied from the verified token). For every session of the day, your list must be the
+# allowed calls it finds.
+
+# %%
+try:
+    for sid in sorted({r["session"] for r in incident.records(DAY) if r["event"] == "session"}):
+        kits = [e.seq for e in kit_day.by_session(sid) if e.event == "tool_call" and e.decision == "allow"]
+        grading.expect(grading.exactly(calls_of(DAY, sid, CHAIN_KEY), kits), "your answer is the log's",
+                       f"{sid}: your calls differ from the kit's")
+        print(f"{sid}: calls at {calls_of(DAY, sid, CHAIN_KEY)}")
+except NotImplementedError:
+    print("write calls_of above first")
+
+# %% [markdown]
+# `sess-0005`, the session revoked at t+260, made no call: the use of its token at t+270 was
+# refused, and so was `sess-0002`'s read at t+300. Both attempts are worth an alert; neither is
+# something that happened, and a list that mixed them in would send the investigation after calls
+# that never reached a service.
+#
+# ## Exercise 6 (3 points): what changed between two decisions?
+#
+# Alice's session `sess-0003` asked for a refund three times: refused at t+120
+# (`approval_required`), allowed at t+155, refused at t+400 (`session_mismatch`). When one request
+# gets two verdicts, the on-call question is *what was different the second time?* If nothing the
+# agent sent changed, the difference came from outside the request (an approval, a revocation, a
+# policy change). If something did, that is where to look.
+#
+# Write `what_changed(lines, a, b)` for the `decision` lines at `seq` `a` and `b`. The **inputs** of
+# a decision are the request's claims on its line (the fields in `CLAIMS`: tenant, user, agent,
+# task, tool) and its `facts` (a list of `[name, value]` pairs; no fact is named like a claim).
+# Nothing else on the line is an input: `seq`, `time` and the seal differ on every line, and
+# `decision`, `reason`, `detail` and `scopes` are what came out. Return
+#
+# ```
+# {"changed": {name: (value at a, value at b), ...}, "same": [name, ...]}
+# ```
+#
+# over every input name of either line (`same` sorted; `None` for an input a line does not have).
+#
+# A secret-bearing fact (a credential the agent presented) is in the log only as its fingerprint,
+# `hmac:` and 16 hex digits: compare it like any other fact. The same fingerprint means the same
+# secret was presented; a different one means a different secret. That is exactly what an
+# investigator needs to know, and the log never held the secret to say it.
+#
+# Compare only what is comparable: raise `ValueError` if either line is not a `decision`, or if the
+# two lines are not of the same session and tool. A diff across two sessions would report *who
+# logged in* as a change of this request.
+
+# %% solution id=what-changed
+def what_changed(lines: list, a: int, b: int) -> dict:
+    """The inputs (claims and facts) that differ between decisions a and b of one request, and those that do not."""
+    ### BEGIN SOLUTION
+    one, two = (json.loads(lines[n - 1]) for n in (a, b))
+    if one["event"] != "decision" or two["event"] != "decision":
+        raise ValueError("only decision lines are compared")
+    if (one["session"], one["tool"]) != (two["session"], two["tool"]):
+        raise ValueError("the two decisions are not of the same request")
+
+    def inputs(record):
+        facts = {name: value for name, value in record["facts"]}
+        claims = {name: record[name] for name in CLAIMS}
+        return {**facts, **claims}
+
+    x, y = inputs(one), inputs(two)
+    names = sorted(set(x) | set(y))
+    changed = {n: (x.get(n), y.get(n)) for n in names if x.get(n) != y.get(n)}
+    return {"changed": changed, "same": [n for n in names if n not in changed]}
+    ### END SOLUTION
+
+# %% tests id=test-what-changed points=3
+"""Check that what_changed compares a request's claims and facts, fingerprints included, and only those."""
+def _decision(at, credential=None, **kw):
+    row = {"at": at, "event": "decision", "tenant": "acme", "user": "alice", "agent": "helpdesk-bot",
+           "session": "sess-0007", "task": "triage", "tool": "tickets", "scopes": ["tickets:read"],
+           "decision": "allow", "reason": "allow",
+           "facts": {"intent": "", "scopes_requested": "tickets:read", "ttl_requested": "300"}, **kw}
+    if credential is not None:
+        row["secret_fields"] = {"credential": credential}
+    return row
+
+
+_OTHER = "vlc_" + base64.b64encode(b"a credential copied from another desk").decode().rstrip("=")
+_cred = _lines(_decision(0, _CRED), _decision(5, _OTHER), _decision(9, _CRED), _decision(12))
+_fp_a, _fp_b = (dict(json.loads(_cred[i])["facts"])["credential"] for i in (0, 1))
+grading.expect_same(what_changed(DAY, 13, 15)["changed"], {}, "only the request's inputs are compared",
+                    "refused at t+120, allowed at t+155: nothing the agent sent changed (the approval "
+                    "came from outside the request); time, seal and verdict are not inputs")
+grading.expect_same(what_changed(DAY, 15, 28)["changed"],
+                    {"intent": ('charge="ch-0002"', ""), "user": ("alice", "bob")},
+                    "the request's claims are inputs too",
+                    "at t+400 the request claimed another user; that claim sits on the line, "
+                    "not in its facts")
+grading.expect_same(what_changed(_cred, 1, 2)["changed"], {"credential": (_fp_a, _fp_b)},
+                    "a fingerprint is compared like any other fact",
+                    "the second decision was asked with a different credential: its fingerprint "
+                    "differs, and that is the finding")
+grading.expect_same(what_changed(_cred, 1, 4)["changed"], {"credential": (_fp_a, None)},
+                    "an input on one side only has changed",
+                    "the fourth decision was made with no credential at all")
+grading.expect_same(what_changed(_cred, 1, 3),
+                    {"changed": {}, "same": ["agent", "credential", "intent", "scopes_requested",
+                                             "task", "tenant", "tool", "ttl_requested", "user"]},
+                    "the answer lists every input, changed or same",
+                    "the same credential both times: every claim and fact is in same, sorted")
+grading.expect_raises(lambda: what_changed(DAY, 15, 19), ValueError,
+                      "only decisions of the same request are compared",
+                      "line 19 is the deploy-bot's decision in sess-0004")
+grading.expect_raises(lambda: what_changed(DAY, 15, 16), ValueError,
+                      "only decisions of the same request are compared",
+                      "line 16 is the issue line, not a decision")
+print("what_changed: visible checks passed")
+### BEGIN HIDDEN TESTS
+_moved = _lines(_decision(0, _CRED), _decision(3, _CRED, tenant="globex", facts={
+    "intent": "", "scopes_requested": "tickets:read", "ttl_requested": "3600"}),
+    _decision(6, _OTHER, task="close", facts={"intent": "", "scopes_requested": "tickets:read",
+                                               "ttl_requested": "300", "approval": "by carol"}))
+_cases = [
+    (DAY, 2, 5, {"intent": ("", 'body="Triaged by the support agent: Cannot log in after password '
+                              'reset. Queued for the on-call engineer."'),
+                 "scopes_requested": ("tickets:read", "tickets:write")},
+     "the request's claims are inputs too"),
+    (DAY, 13, 28, {"intent": ('charge="ch-0002"', ""), "user": ("alice", "bob")},
+     "the request's claims are inputs too"),
+    (_cred, 2, 3, {"credential": (_fp_b, _fp_a)}, "a fingerprint is compared like any other fact"),
+    (_cred, 4, 2, {"credential": (None, _fp_b)}, "an input on one side only has changed"),
+    (_moved, 1, 2, {"tenant": ("acme", "globex"), "ttl_requested": ("300", "3600")},
+     "the request's claims are inputs too"),
+    (_moved, 1, 3, {"approval": (None, "by carol"), "credential": (_fp_a, _fp_b),
+                    "task": ("triage", "close")}, "an input on one side only has changed"),
+]
+for _l, _a, _b, _want, _prop in _cases:
+    with grading.tripwire(audit.AccessLog, "decisions", "by_session", "incident_summary"):
+        _got = what_changed(_l, _a, _b)
+    grading.expect_same(_got["changed"], _want, _prop, "two decisions this notebook does not show "
+                        "were compared wrongly")
+    grading.expect_same(_got["same"], sorted(set(_got["same"])), "the answer lists every input, "
+                        "changed or same", "same must be sorted, without repeats")
+for _l, _a, _b in ((DAY, 2, 9), (DAY, 23, 2), (DAY, 2, 4), (DAY, 1, 2)):
+    grading.expect_raises(lambda: what_changed(_l, _a, _b), ValueError,
+                          "only decisions of the same request are compared",
+                          "a pair this notebook does not show was compared anyway")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Alice's refund, three verdicts
+#
+# Your function over the three decisions of `sess-0003`:
+
+# %%
+try:
+    for a, b in ((13, 15), (15, 28)):
+        diff = what_changed(DAY, a, b)
+        verdicts = [json.loads(DAY[n - 1])["reason"] for n in (a, b)]
+        print(f"line {a} ({verdicts[0]}) -> line {b} ({verdicts[1]}): changed {diff['changed'] or 'nothing'}")
+    grading.expect(what_changed(DAY, 13, 15)["changed"] == {}, "your diff finds what changed",
+                   "the refused and the approved refund were the same request")
+except NotImplementedError:
+    print("write what_changed above first")
+
+# %% [markdown]
+# Between the refusal and the approved refund nothing the agent sent changed: carol's approval, a
+# line of its own at t+150, made the difference, and `behind_call` found it. Between the approved
+# refund and the refusal at t+400 two inputs changed: the charge vanished from the intent and the
+# request suddenly claimed to act for bob. That is the on-call engineer's lead: this session's
+# agent was told to become someone else, and the vault's session check refused it.
+
+# %% [markdown]
 # ## "The logs will make the incident obvious"
 #
 # Here are the two refund incidents from exercise 1, side by side. In the first, bob (acme's
@@ -797,7 +1070,7 @@ except NotImplementedError:
 #   legitimate one". An agent is a valid principal that can be talked into anything its grants
 #   allow; only facts recorded from a trusted source can show it was.
 #
-# ## Exercise 5 (2 points, the lens item): the engineer's revoke decision
+# ## Exercise 7 (2 points, the lens item): the engineer's revoke decision
 #
 # On call, you must stop the actor without stopping everyone else. Write `revoke_for(lines, seq)`
 # for the allowed `tool_call` at `seq` that should not have happened: the revocation to issue, as
@@ -866,6 +1139,11 @@ for _seq, _want in ((11, ("revoke_session", "sess-0002")), (17, ("revoke_session
 #   no anchor verifies after its tail is cut or rewritten.
 # - From the lines alone you can list the tokens live at any second and say what stood behind a
 #   call, and your answers agree with the kit's log at every fifth second of a real day.
+# - You can list the calls a session made (by the session its tokens were issued in, allowed
+#   calls only, believing no line past the first that fails the chain key), and your lists agree
+#   with the kit's for every session of the day.
+# - You can say which inputs of one request changed between two of its decisions, a presented
+#   credential compared by its fingerprint alone, and you refuse to compare two sessions.
 # - You showed two incidents that a weak log records identically, told apart by your own record.
 #
 # Next, notebook 06 acts on what the log shows: revoking a compromised session, everything it
