@@ -210,6 +210,15 @@ def _copy_course(instructor: pwd.struct_passwd, repo: Path, exchange_root: Path)
         for name in files:
             os.chown(os.path.join(dirpath, name), instructor.pw_uid, instructor.pw_gid)
     root.chmod(0o700)
+    # The instructor's server starts in their home: Formgrader and the Assignment List read this,
+    # which points them at the course root below it.
+    home_config = Path(instructor.pw_dir) / "nbgrader_config.py"
+    home_config.write_text(
+        '"""The course root for Formgrader in the hub (written by hub/room.py)."""\n'
+        "c = get_config()  # noqa: F821\n"
+        f"load_subconfig({str(root / 'nbgrader_config.py')!r})  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n", encoding="utf-8")
+    os.chown(home_config, instructor.pw_uid, instructor.pw_gid)
     return root
 
 

@@ -198,9 +198,9 @@ class Story:
     pending_message: str
     wrong_password_page: str
     instructor_view: str
+    formgrader: str
     learner_view: str
     a_page: Any
-    a_context: Any
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +240,8 @@ def story(hub: Hub) -> Iterator[Story]:
         solution_cell.scroll_into_view_if_needed()
         solution_cell.screenshot(path=str(shots / "instructor-source-cell.png"))
         instructor_view = solution_cell.inner_text()
+        graders = teacher.request.get(f"{hub.url}/user/{hub.instructor}/formgrader/api/assignments")
+        formgrader = graders.text() if graders.status == 200 else f"HTTP {graders.status}"
         _step(hub, "instructor's source notebook shown")
         intruder = browser.new_context().new_page()
         intruder.goto(f"{hub.url}/hub/login")  # hub.b's password is already set: this one is wrong
@@ -294,7 +296,8 @@ def story(hub: Hub) -> Iterator[Story]:
             feedback[user] = page.inner_text("body")
         _step(hub, "learners read their feedback")
         yield Story(feedback=feedback, pending_message=pending, wrong_password_page=wrong,
-                    instructor_view=instructor_view, learner_view=learner_view, a_page=a, a_context=a.context)
+                    instructor_view=instructor_view, formgrader=formgrader, learner_view=learner_view,
+                    a_page=a)
         browser.close()
     kept = Path(os.environ.get("VAULTLAB_HUB_SHOTS", "/tmp/vaultlab-hub-shots"))
     shutil.copytree(shots, kept, dirs_exist_ok=True)
@@ -312,10 +315,16 @@ def test_learner_waits_for_approval_after_choosing_a_password(story: Story) -> N
 
 def test_each_learner_sees_their_own_graded_feedback(story: Story, hub: Hub) -> None:
     a, b = story.feedback[hub.a], story.feedback[hub.b]
-    assert a != b
-    assert "not attempted" not in a.split("must_reach")[0] or "passed" in a
-    assert "not attempted" in b
+    first = "first_refusal stops each trick at the first hop holding a trusted copy of the fact"
+    assert f"Student: {hub.a}" in a and hub.b not in a
+    assert f"Student: {hub.b}" in b and hub.a not in b
+    assert f"{first}: passed" in a and ": 4 / 11" in a
+    assert f"{first}: not attempted" in b and ": 0 / 11" in b
     assert "BEGIN HIDDEN TESTS" not in a + b and "BEGIN SOLUTION" not in a + b
+
+
+def test_instructors_formgrader_lists_the_released_assignment(story: Story) -> None:
+    assert ASSIGNMENT in story.formgrader, story.formgrader[:300]
 
 
 def test_instructor_sees_the_source_and_the_learner_only_the_student_version(story: Story) -> None:
