@@ -11,6 +11,7 @@ until you say otherwise, see hub/README.md).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -98,6 +99,17 @@ class PasswordFile:
                 accounts[name] = account
             self.save(accounts)
 
+    def claim(self, name: str, account: Account) -> Account:
+        """Store `account` for `name` unless one is already stored; returns the stored one
+        (two first logins at once: the first wins, the second must match its password)."""
+        with self._lock:
+            accounts = self.load()
+            if name in accounts:
+                return accounts[name]
+            accounts[name] = account
+            self.save(accounts)
+            return account
+
 
 class RosterAuthenticator(Authenticator):
     """Roster names only; first login sets the password; learners wait for approval.
@@ -112,9 +124,14 @@ class RosterAuthenticator(Authenticator):
                             ).tag(config=True)
     min_password_length = Integer(8, help="shortest first password accepted").tag(config=True)
 
+    _store: PasswordFile | None = None
+
     @property
     def store(self) -> PasswordFile:
-        return PasswordFile(Path(self.password_file))
+        """One store (one lock) per authenticator."""
+        if self._store is None or self._store.path != Path(self.password_file):
+            self._store = PasswordFile(Path(self.password_file))
+        return self._store
 
     async def authenticate(self, handler: Any, data: dict[str, str]) -> dict[str, Any] | None:
         name = self.normalize_username(data.get("username", ""))
@@ -126,12 +143,14 @@ class RosterAuthenticator(Authenticator):
             if len(password) < self.min_password_length:
                 raise web.HTTPError(403, f"First login: choose a password of at least "
                                          f"{self.min_password_length} characters.")
-            account = Account(hash=hash_password(password),
-                              approved=name in self.admin_users or not self.require_approval)
-            self.store.update(name, account)
-            self.log.info("first login of %s: password set%s", name,
-                          "" if account.approved else ", waiting for approval")
-        elif not verify_password(password, account.hash):
+            # scrypt takes a tenth of a second: off the hub's event loop.
+            fresh = Account(hash=await asyncio.to_thread(hash_password, password),
+                            approved=name in self.admin_users or not self.require_approval)
+            account = self.store.claim(name, fresh)
+            if account is fresh:
+                self.log.info("first login of %s: password set%s", name,
+                              "" if account.approved else ", waiting for approval")
+        if not await asyncio.to_thread(verify_password, password, account.hash):
             return None
         if not account.approved:
             raise web.HTTPError(403, PENDING_MESSAGE)

@@ -52,16 +52,18 @@ def _why_skip() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=str(_why_skip()))
-
-
-def _load_room() -> Any:
-    spec = importlib.util.spec_from_file_location("vaultlab_hub_room", REPO / "hub" / "room.py")
+def _load(name: str) -> Any:
+    """hub/<name>.py (the hub's folder is not a package: JupyterHub loads it by path)."""
+    spec = importlib.util.spec_from_file_location(f"vaultlab_hub_{name}", REPO / "hub" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
+
+
+room = _load("room")
+rosterauth = _load("rosterauth")
 
 
 def _free_port() -> int:
@@ -102,8 +104,11 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[Hub]:
+    reason = _why_skip()
+    if reason is not None:
+        pytest.skip(reason)
     started = time.monotonic()
-    room_mod = _load_room()
+    room_mod = _load("room")
     base = Path(tempfile.mkdtemp(prefix="vaultlab-hub-test-", dir="/tmp"))
     base.chmod(0o755)  # learners reach the room's config and venv below it
     prefix = "vlt" + secrets.token_hex(3)
@@ -377,3 +382,104 @@ def test_password_file_holds_hashes_only_and_only_root_reads_it(story: Story, hu
 
 def test_wrong_password_is_refused(story: Story) -> None:
     assert "Invalid username or password" in story.wrong_password_page
+
+
+# ---- without a hub: the pieces' own refusals (no root needed) ----
+
+def test_password_hash_verifies_only_its_password_and_holds_no_copy_of_it() -> None:
+    stored = rosterauth.hash_password("correct horse battery")
+    assert stored.startswith("scrypt$") and "correct horse" not in stored
+    assert rosterauth.verify_password("correct horse battery", stored)
+    assert not rosterauth.verify_password("correct horse batterx", stored)
+    assert stored != rosterauth.hash_password("correct horse battery")  # a fresh salt each time
+
+
+@pytest.mark.parametrize("stored", ["", "plain", "md5$1$1$1$AA==$AA==", "scrypt$x$8$1$AA==$AA==",
+                                    "scrypt$16384$8$1$!!$AA=="])
+def test_malformed_password_record_verifies_nothing(stored: str) -> None:
+    assert not rosterauth.verify_password("", stored)
+    assert not rosterauth.verify_password("anything", stored)
+
+
+def _authenticator(tmp_path: Path) -> Any:
+    return rosterauth.RosterAuthenticator(password_file=str(tmp_path / "passwords.json"),
+                                          allowed_users={"ada", "grace"}, admin_users={"teacher"})
+
+
+def _login_as(auth: Any, name: str, password: str) -> Any:
+    import asyncio
+
+    return asyncio.run(auth.authenticate(None, {"username": name, "password": password}))
+
+
+def test_first_login_sets_password_and_learner_waits_for_approval(tmp_path: Path) -> None:
+    from tornado import web
+
+    auth = _authenticator(tmp_path)
+    with pytest.raises(web.HTTPError) as pending:
+        _login_as(auth, "ada", "ada-chose-this")
+    assert pending.value.status_code == 403 and "approved" in pending.value.log_message
+    assert _login_as(auth, "ada", "someone-else-guess") is None  # the first password holds
+    auth.approve("ada")
+    assert _login_as(auth, "ada", "ada-chose-this") == {"name": "ada", "admin": False}
+    path = tmp_path / "passwords.json"
+    assert path.stat().st_mode & 0o777 == 0o600 and "ada-chose-this" not in path.read_text()
+
+
+def test_login_refuses_names_off_the_roster_and_short_first_passwords(tmp_path: Path) -> None:
+    from tornado import web
+
+    auth = _authenticator(tmp_path)
+    assert _login_as(auth, "mallory", "long-enough-password") is None
+    with pytest.raises(web.HTTPError):
+        _login_as(auth, "grace", "short")
+    assert auth.store.load() == {}
+
+
+def test_instructor_is_admin_at_first_login_and_reset_lets_a_learner_choose_again(tmp_path: Path) -> None:
+    from tornado import web
+
+    auth = _authenticator(tmp_path)
+    assert _login_as(auth, "teacher", "teacher-password") == {"name": "teacher", "admin": True}
+    with pytest.raises(web.HTTPError):
+        _login_as(auth, "grace", "typo-password")
+    auth.reset("grace")
+    with pytest.raises(web.HTTPError):
+        _login_as(auth, "grace", "meant-password")
+    auth.approve("grace")
+    assert _login_as(auth, "grace", "meant-password") == {"name": "grace", "admin": False}
+    assert _login_as(auth, "grace", "typo-password") is None
+
+
+@pytest.mark.parametrize("text", [
+    "name,role\nteacher,instructor\n",                       # header
+    "username,role\nada,learner\n",                           # no instructor
+    "username,role\nt1,instructor\nt2,instructor\n",         # two instructors
+    "username,role\nteacher,instructor\nRoot!,learner\n",     # not a Unix name
+    "username,role\nteacher,instructor\n../x,learner\n",
+    "username,role\nteacher,instructor\nada,learner\nada,learner\n",
+    "username,role\nteacher,instructor\nada,admin\n",        # unknown role
+    "username,role\nteacher,instructor\nada\n",
+])
+def test_roster_is_refused_with_a_reason(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "roster.csv"
+    path.write_text(text)
+    with pytest.raises(room.RoomError):
+        room.read_roster(path)
+
+
+def test_roster_example_is_valid() -> None:
+    roster = room.read_roster(REPO / "hub" / "roster.example.csv")
+    assert roster.instructor == "teacher" and roster.learners == ("ada", "grace")
+
+
+def test_close_repository_closes_everything_but_what_kernels_import(tmp_path: Path) -> None:
+    for name in ("notebooks", ".git", "authoring", "course", ".venv", "newfolder"):
+        (tmp_path / name).mkdir(mode=0o755)
+        (tmp_path / name).chmod(0o755)
+    (tmp_path / "gradebook.db").write_text("")
+    (tmp_path / "gradebook.db").chmod(0o644)
+    room.close_repository(tmp_path)
+    others = {p.name: p.stat().st_mode & 0o007 for p in tmp_path.iterdir()}
+    assert others == {"notebooks": 0, ".git": 0, "authoring": 0, "newfolder": 0, "gradebook.db": 0,
+                      "course": 0o005, ".venv": 0o005}
