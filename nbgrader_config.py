@@ -2,8 +2,12 @@
 extension when they run from the course root (the folder holding this file).
 
 Build folders (release/, submitted/, autograded/, feedback/, gradebook.db) are gitignored.
-`python -m autograde ...` reuses these values (autograde/config.py) and adds confinement,
-parallelism and the outside verdict; plain `nbgrader autograde` still works with them.
+`python -m autograde ...` reads these values through nbgrader's own classes (autograde/config.py:
+folders, course id, gradebook, solution and hidden-test delimiters, Execute.timeout as its per-cell
+time), never a copy of them, and adds confinement, parallelism and the outside verdict; plain
+`nbgrader autograde` still works with them. autograde's own bounds are the `AutogradeLimits`
+section (notebook_seconds, judge_seconds, memory_bytes, output_bytes, file_bytes; see their help
+in autograde/config.py), which nbgrader ignores.
 """
 import os
 
@@ -24,8 +28,8 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"  # nbgrader's spelling
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
-# Execution: bounded per cell, and a kernel that is killed, not politely asked (a graceful
-# shutdown of a busy kernel can stall for seconds per notebook).
+# Execution: bounded per cell (autograde's per-cell time too), and a kernel that is killed, not
+# politely asked (a graceful shutdown of a busy kernel can stall for seconds per notebook).
 c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
 c.Execute.shutdown_kernel = "immediate"

@@ -12,7 +12,8 @@ from .config import REPO_ROOT, Course, Limits
 
 
 def _course(args: argparse.Namespace) -> Course:
-    # The per-cell time is nbgrader's Execute.timeout (bounded by the budget): Course resolves it.
+    # Bounds not given here come from nbgrader_config.py (Execute.timeout per cell, the
+    # AutogradeLimits traits for the rest): Course resolves them.
     limits = Limits(notebook_seconds=args.budget, judge_seconds=args.budget)
     return Course(root=Path(args.root).resolve(), limits=limits)
 
@@ -136,8 +137,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograde", description=__doc__)
     p.add_argument("--root", default=str(REPO_ROOT), help="course root (default: the repo)")
-    p.add_argument("--budget", type=float, default=120.0,
-                   help="seconds per notebook, whole notebook (default 120)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds per notebook, whole notebook, and for its judge (default: "
+                        "AutogradeLimits.notebook_seconds in nbgrader_config.py, 120)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("release", help="write checked student versions into release/")

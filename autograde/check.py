@@ -83,10 +83,10 @@ def _untouched(cell: Any) -> bool:
         return False
 
 
-def check_notebook(path: Path, *, budget: float = 120.0, root: Path = REPO_ROOT) -> CheckResult:
+def check_notebook(path: Path, *, budget: float | None = None, root: Path = REPO_ROOT) -> CheckResult:
     """Check one notebook; never raises for a broken notebook (the result says why). The
-    per-cell time and the hidden-test delimiters are nbgrader's settings of the course at
-    `root` (its nbgrader_config.py)."""
+    per-cell time, the hidden-test delimiters and, without a `budget`, the notebook's time are
+    the settings of the course at `root` (its nbgrader_config.py)."""
     nb, failure = _read_submission(path)
     if nb is None:
         return CheckResult(notebook=str(path), error=failure)

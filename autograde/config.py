@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from traitlets.config import Config
+from traitlets import Float, Integer
+from traitlets.config import Config, Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
 from .regions import Delimiters
@@ -22,13 +24,31 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_NAME = "nbgrader_config.py"
 
 
+class AutogradeLimits(Configurable):
+    """autograde's own bounds, which nbgrader has no setting for. Set them in
+    nbgrader_config.py as `c.AutogradeLimits.<name>` (plain nbgrader ignores the section); the
+    per-cell time is not here: it is nbgrader's `Execute.timeout`."""
+
+    notebook_seconds = Float(120.0, help="Wall time for one notebook's run, all cells together "
+                             "(seconds); the notebook's process group is killed past it.").tag(config=True)
+    judge_seconds = Float(120.0, help="Wall time for the outside judge of one notebook "
+                          "(seconds).").tag(config=True)
+    memory_bytes = Integer(2 * 1024**3, help="Address space of each process running learner code "
+                           "(bytes); exhausting it is a MemoryError.").tag(config=True)
+    output_bytes = Integer(256 * 1024, help="Bytes of output kept per notebook (not lines); the "
+                           "rest is cut, in the sandbox and again when read.").tag(config=True)
+    file_bytes = Integer(64 * 1024**2, help="Largest file a learner's process may write "
+                         "(bytes).").tag(config=True)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """nbgrader's settings for one course root, read the way nbgrader reads them: the root's
     nbgrader_config.py (else the repo's) loaded by traitlets into nbgrader's own configurable
     classes (CourseDirectory, ClearSolutions, ClearHiddenTests, ClearMarkScheme, Execute), so nbgrader's
     defaults and config precedence apply and nothing is copied by hand. Folder names are
-    relative to the root; `cell_timeout` is `Execute.timeout` (None: no per-cell timeout)."""
+    relative to the root; `cell_timeout` is `Execute.timeout` (None: no per-cell timeout);
+    the other bounds are autograde's own (`AutogradeLimits`), read from the same file."""
 
     course_id: str
     source_directory: str
@@ -39,6 +59,11 @@ class Settings:
     db_url: str
     delimiters: Delimiters
     cell_timeout: float | None
+    notebook_seconds: float
+    judge_seconds: float
+    memory_bytes: int
+    output_bytes: int
+    file_bytes: int
 
     @classmethod
     def load(cls, root: Path) -> Settings:
@@ -52,6 +77,7 @@ class Settings:
         hid = ClearHiddenTests(config=cfg)
         scheme = ClearMarkScheme(config=cfg)
         timeout = Execute(config=cfg).timeout
+        own = AutogradeLimits(config=cfg)
         return cls(course_id=cd.course_id, source_directory=cd.source_directory,
                    release_directory=cd.release_directory,
                    submitted_directory=cd.submitted_directory,
@@ -63,7 +89,10 @@ class Settings:
                                          end_hidden=hid.end_test_delimeter,
                                          begin_mark_scheme=scheme.begin_mark_scheme_delimeter,
                                          end_mark_scheme=scheme.end_mark_scheme_delimeter),
-                   cell_timeout=float(timeout) if timeout is not None and timeout > 0 else None)
+                   cell_timeout=float(timeout) if timeout is not None and timeout > 0 else None,
+                   notebook_seconds=own.notebook_seconds, judge_seconds=own.judge_seconds,
+                   memory_bytes=own.memory_bytes, output_bytes=own.output_bytes,
+                   file_bytes=own.file_bytes)
 
 
 def load_nbgrader_config(root: Path) -> Config:
@@ -79,29 +108,39 @@ def load_nbgrader_config(root: Path) -> Config:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Bounds on one submission's run. One source of truth: the per-cell time is nbgrader's
-    `Execute.timeout` from nbgrader_config.py (bounded by the notebook budget); `None` here
-    means "take it from there", and `Course` fills it in (`resolved`). The rest are
-    autograde's own extras nbgrader has no setting for: wall time for the whole notebook
-    (not per cell), the judge's time, address space per process, bytes of output kept, and
-    file bytes a learner may write. An explicit `cell_seconds` (a test's short bound)
-    overrides the configured timeout."""
+    """Bounds on one submission's run, with one source of truth: the course's
+    nbgrader_config.py. The per-cell time is nbgrader's `Execute.timeout` (bounded by the
+    notebook budget); the rest are autograde's own `AutogradeLimits` traits (wall time for the
+    whole notebook, the judge's time, address space per process, bytes of output kept, file
+    bytes a learner may write). A field left `None` is taken from there (`resolved`, which
+    `Course` applies); a value given here (the command line's --budget, a test's short
+    bound) overrides it."""
 
-    notebook_seconds: float = 120.0
+    notebook_seconds: float | None = None
     cell_seconds: float | None = None
-    judge_seconds: float = 60.0
-    memory_bytes: int = 2 * 1024**3
-    output_bytes: int = 256 * 1024
-    file_bytes: int = 64 * 1024**2
+    judge_seconds: float | None = None
+    memory_bytes: int | None = None
+    output_bytes: int | None = None
+    file_bytes: int | None = None
 
     def resolved(self, settings: Settings) -> Limits:
-        """These limits with `cell_seconds` taken from nbgrader's `Execute.timeout` when not
-        given: min(timeout, notebook budget); the budget alone when nbgrader sets none."""
-        if self.cell_seconds is not None:
-            return self
-        timeout = settings.cell_timeout
-        cell = self.notebook_seconds if timeout is None else min(timeout, self.notebook_seconds)
-        return replace(self, cell_seconds=cell)
+        """Every field set: a `None` from `settings`; `cell_seconds` from nbgrader's
+        `Execute.timeout` as min(timeout, notebook budget), the budget alone when nbgrader
+        sets no timeout."""
+        budget = self.notebook_seconds if self.notebook_seconds is not None else settings.notebook_seconds
+        cell = self.cell_seconds
+        if cell is None:
+            timeout = settings.cell_timeout
+            cell = budget if timeout is None else min(timeout, budget)
+
+        def pick(mine: Any, configured: Any) -> Any:
+            return configured if mine is None else mine
+
+        return Limits(notebook_seconds=budget, cell_seconds=cell,
+                      judge_seconds=pick(self.judge_seconds, settings.judge_seconds),
+                      memory_bytes=pick(self.memory_bytes, settings.memory_bytes),
+                      output_bytes=pick(self.output_bytes, settings.output_bytes),
+                      file_bytes=pick(self.file_bytes, settings.file_bytes))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

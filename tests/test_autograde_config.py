@@ -35,6 +35,9 @@ c.ClearHiddenTests.begin_test_delimeter = "BEGIN SECRET CHECKS"
 c.ClearHiddenTests.end_test_delimeter = "END SECRET CHECKS"
 c.Execute.timeout = 7
 c.OverwriteCells.add_missing_cells = True
+c.AutogradeLimits.notebook_seconds = 50.0
+c.AutogradeLimits.memory_bytes = 1024 ** 3
+c.AutogradeLimits.output_bytes = 4096
 '''
 RENAMES = {"BEGIN SOLUTION": "BEGIN ANSWER", "END SOLUTION": "END ANSWER",
            "BEGIN HIDDEN TESTS": "BEGIN SECRET CHECKS", "END HIDDEN TESTS": "END SECRET CHECKS"}
@@ -50,8 +53,7 @@ def _other_course(root: Path, limits: Limits | None = None) -> Course:
         text = text.replace(old, new)
     (root / "src" / ASSIGNMENT).mkdir(parents=True)
     (root / "src" / ASSIGNMENT / FIXTURE.name).write_text(text)
-    course = Course(root=root, limits=limits or Limits(notebook_seconds=25.0, judge_seconds=25.0,
-                                                       memory_bytes=1024**3))
+    course = Course(root=root, limits=limits or Limits(notebook_seconds=25.0, judge_seconds=25.0))
     empty_gradebook(course)
     return course
 
@@ -86,6 +88,21 @@ def test_the_cell_time_is_the_configured_timeout_bounded_by_the_budget(tmp_path:
     assert Limits(cell_seconds=3.0).resolved(settings).cell_seconds == 3.0  # an explicit bound
     args = parser().parse_args(["--root", str(tmp_path), "--budget", "90", "report"])
     assert _course(args).limits.cell_seconds == 7.0  # the command line no longer says 60
+
+
+def test_autogrades_own_bounds_are_traits_read_from_the_course_config(tmp_path: Path) -> None:
+    from autograde.config import AutogradeLimits
+
+    (tmp_path / "nbgrader_config.py").write_text(OTHER_CONFIG)
+    limits = Course(root=tmp_path).limits
+    assert (limits.notebook_seconds, limits.memory_bytes, limits.output_bytes) == (50.0, 1024**3, 4096)
+    assert limits.judge_seconds == AutogradeLimits().judge_seconds  # not configured: the trait's
+    args = parser().parse_args(["--root", str(tmp_path), "report"])
+    assert _course(args).limits.notebook_seconds == 50.0  # no --budget: the configured one
+    for name, trait in AutogradeLimits.class_traits(config=True).items():
+        assert len(trait.help) > 20, name  # every option says what it bounds
+    default = Course().limits  # the repo's config sets none of them: the traits' defaults
+    assert (default.notebook_seconds, default.output_bytes) == (120.0, 256 * 1024)
 
 
 def test_no_per_cell_timeout_in_nbgrader_means_the_notebook_budget(tmp_path: Path) -> None:
