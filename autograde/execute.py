@@ -198,6 +198,9 @@ def _start_runner(sandbox: Sandbox, rundir: Path) -> Any:
     """The runner process: forked from this worker's warm image (`autograde.warm`: the kit,
     IPython and matplotlib already imported) into a fresh sandbox of its own, holding a copy
     of the run folder's files; or, without a warm server, a cold confined Python."""
+    judges = server_for(sandbox, "judge")  # the judge image: the next zygotes fork from it
+    if judges is not None:
+        judges.wait_ready(wait=False)
     server = server_for(sandbox)
     if server is not None:
         files = {str(p.relative_to(rundir)): p.read_bytes() for p in sorted(rundir.rglob("*"))

@@ -30,7 +30,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from .warm import WarmUnavailable, launch, learner_path
+from .warm import WarmUnavailable, adopt, judge_image_path, launch, learner_path
 
 PASS, FAIL, UNDECIDABLE = "passed", "failed", "undecidable"
 MAX_LINE = 8 * 1024 * 1024
@@ -475,6 +475,9 @@ def _children() -> set[int]:
         return {int(p) for p in fh.read().split()}
 
 
+_WATCH_FD: int | None = None  # an adopted zygote's connection to the process it stands for
+
+
 def _safe_to_fork(keeper: int | None = None) -> bool:
     """One OS thread, no child process (but the `keeper`), no open file or socket: a fork
     copies this state faithfully (a setup that started a server thread would leave its
@@ -485,6 +488,8 @@ def _safe_to_fork(keeper: int | None = None) -> bool:
         if _children() - {keeper}:
             return False
         for fd in os.listdir("/proc/self/fd"):
+            if fd == str(_WATCH_FD):
+                continue  # one connection, inherited by every child, written by none
             try:
                 target = os.readlink(f"/proc/self/fd/{fd}")
             except OSError:
@@ -560,11 +565,23 @@ def serve() -> None:
     {"pid": p} then {"done": status}. Ends at end of input. Learners are launched from the
     warm server of the grading process that started this zygote (`autograde.warm`)."""
     global _OWNER
-    _OWNER = os.getppid()
+    if _WATCH_FD is None:
+        _OWNER = os.getppid()
+        path = judge_image_path(_OWNER)
+        if path is not None:
+            try:  # the zygote is forked from the grading process's judge image instead
+                conn = adopt(path, owner=_OWNER)
+            except WarmUnavailable:
+                pass
+            else:
+                with contextlib.suppress(OSError):
+                    while conn.recv(4096):  # until the adopted zygote (or its group) ends
+                        pass
+                os._exit(0)
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    stdin = sys.stdin.buffer
-    first = json.loads(stdin.readline())
+    lines = _lines(0)
+    first = json.loads(next(lines))
     prefix = list(first.get("prefix", []))
     _arm_tripwires()
     ns: dict[str, Any] = {"__name__": "__main__"}
@@ -576,7 +593,7 @@ def serve() -> None:
     shutil.copytree(work, snapshot, symlinks=True)
     out.write(json.dumps({"ready": ran}) + "\n")
     out.flush()
-    for line in stdin:
+    for line in lines:
         job = json.loads(line)
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(snapshot, work, symlinks=True)
@@ -585,7 +602,7 @@ def serve() -> None:
         if pid == 0:
             code = 0
             try:
-                stdin.close()
+                os.close(0)
                 notes: list[str] = []
                 verdicts = judge(job, notes, warm=(ns, ran) if ran else None)
                 text = json.dumps({"verdicts": [{"grade_id": v.grade_id, "status": v.status,
@@ -606,6 +623,38 @@ def serve() -> None:
         _, status = os.waitpid(pid, 0)
         out.write(json.dumps({"done": status}) + "\n")
         out.flush()
+
+
+def _lines(fd: int) -> Any:
+    """The lines arriving on `fd`; with an adopted zygote, the process it stands for going
+    away ends this zygote's whole process group (its keeper and judge children too)."""
+    buf = b""
+    while True:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line
+        watched = [_WATCH_FD] if _WATCH_FD is not None else []
+        ready, _, _ = select.select([fd, *watched], [], [])
+        if _WATCH_FD is not None and _WATCH_FD in ready:
+            try:
+                gone = not os.read(_WATCH_FD, 4096)
+            except OSError:
+                gone = True
+            if gone:
+                os.killpg(0, 9)
+        if fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return
+            buf += chunk
+
+
+def adopted(conn: Any, owner: int) -> None:
+    """Serve as the zygote of the process that handed itself over (`autograde.warm.adopt`):
+    the judge image already imported what the setup imports."""
+    global _OWNER, _WATCH_FD
+    _OWNER, _WATCH_FD = owner, conn.fileno()
+    serve()
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .sandbox import Sandbox, python_cmd
+from .sandbox import Sandbox, python_cmd, sandbox_env
 
 ENTRIES = {"runner": "autograde.runner", "learner": "autograde.learner"}
 WORKDIRS = {"runner": "/tmp/run", "learner": "/tmp"}
@@ -248,12 +248,13 @@ WARM_IMPORTS = (
 )
 
 
-def _warm_up(extra: Iterable[str] = ()) -> None:
-    """Import what every submission would import (trusted code only: the kit and libraries)."""
+def _warm_up(extra: Iterable[str] = (), *, judge: bool = False) -> None:
+    """Import what every submission would import (trusted code only: the kit and libraries);
+    the judge image also imports the judge, and makes no IPython shell."""
     import importlib
     import pkgutil
 
-    for name in [*WARM_IMPORTS, *extra]:
+    for name in [*WARM_IMPORTS, *extra, *(["autograde.judge"] if judge else [])]:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     with contextlib.suppress(Exception):
@@ -267,7 +268,8 @@ def _warm_up(extra: Iterable[str] = ()) -> None:
     with contextlib.suppress(Exception):
         from . import runner
 
-        runner.prewarm()  # the IPython shell, made once (no cell has run in it)
+        if not judge:
+            runner.prewarm()  # the IPython shell, made once (no cell has run in it)
     with contextlib.suppress(Exception):
         import matplotlib.font_manager  # the font list, built once here
 
@@ -278,9 +280,11 @@ def _warm_up(extra: Iterable[str] = ()) -> None:
     gc.freeze()  # keep the warm image's pages shared (no refcount writes by the collector)
 
 
-def serve(listen_fd: int) -> None:
-    """The server: warm up, say ready on stdout, then fork a launch per connection."""
-    _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+def serve(listen_fd: int, kind: str = "sandbox") -> None:
+    """The server: warm up, say ready on stdout, then fork per connection: a confined launch
+    (`kind` "sandbox", inside bubblewrap) or an adopted judge zygote ("judge", trusted)."""
+    if kind == "sandbox":
+        _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"  # numpy's BLAS would start a thread pool on import
     listener = socket.socket(fileno=listen_fd)
@@ -288,7 +292,7 @@ def serve(listen_fd: int) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    _warm_up()
+    _warm_up(judge=kind == "judge")
     if len(os.listdir("/proc/self/task")) != 1:
         os._exit(3)  # an import started a thread: a fork would not copy it faithfully, go cold
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launches are reaped by the kernel
@@ -303,8 +307,60 @@ def serve(listen_fd: int) -> None:
         except OSError:
             os._exit(0)
         if os.fork() == 0:
+            if kind == "judge":
+                _adopt(conn, listener)
             _launch(conn, listener)
         conn.close()
+
+
+def _adopt(conn: socket.socket, listener: socket.socket) -> None:
+    """In a forked child of the judge image: become the judge zygote whose process connected
+    (its stdin and stdout, working folder, environment and grading process). The zygote and
+    everything it forks form one process group, killed when that process goes. Never returns."""
+    try:
+        listener.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
+        (size,) = struct.unpack("!I", _recv_exact(conn, 4))
+        request = json.loads(_recv_exact(conn, min(size, MAX_REQUEST)))
+        os.setsid()
+        os.dup2(fds[0], 0)
+        os.dup2(fds[1], 1)
+        for fd in fds:
+            os.close(fd)
+        os.chdir(str(request["cwd"]))
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
+        import tempfile
+
+        tempfile.tempdir = None  # TMPDIR is the zygote's own folder
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        from . import judge
+
+        judge.adopted(conn, int(request["owner"]))
+    except BaseException:  # noqa: BLE001
+        os._exit(1)
+    os._exit(0)
+
+
+def adopt(path: str, *, owner: int) -> socket.socket:
+    """Hand this process's stdin and stdout, working folder and environment to a judge zygote
+    forked from the judge image at `path`; returns the connection (closed when it ends).
+
+    Raises:
+        WarmUnavailable: no judge image answers there.
+    """
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        request = json.dumps({"cwd": os.getcwd(), "env": dict(os.environ), "owner": owner}).encode()
+        socket.send_fds(conn, [b"A"], [0, 1])
+        conn.sendall(struct.pack("!I", len(request)) + request)
+    except OSError:
+        conn.close()
+        raise WarmUnavailable(path) from None
+    return conn
 
 
 # ------------------------------------------------------------------ on the grader's side
@@ -408,9 +464,10 @@ def _base() -> Path:
     return Path("/tmp") / f"vl-warm-{os.getuid()}"
 
 
-def socket_path(owner: int | None = None) -> str:
-    """Where the warm server of the grading process `owner` (default: this one) listens."""
-    return str(_base() / f"{owner if owner is not None else os.getpid()}.sock")
+def socket_path(owner: int | None = None, kind: str = "sandbox") -> str:
+    """Where the warm server (`kind` "sandbox") or judge image ("judge") of the grading
+    process `owner` (default: this one) listens."""
+    return str(_base() / f"{owner if owner is not None else os.getpid()}.{kind}.sock")
 
 
 def _private_base() -> Path | None:
@@ -428,33 +485,47 @@ def _private_base() -> Path | None:
 class WarmServer:
     """The fork server of one grading process, confined as `sandbox` says."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, kind: str = "sandbox") -> None:
         base = _private_base()
         if base is None or not sandbox.confined:
             raise WarmUnavailable("no private folder for the warm server's socket")
         self.sandbox = sandbox
-        self.path = socket_path()
+        self.path = socket_path(kind=kind)
+        self.tmp: str | None = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         pending = f"{self.path}.{time.monotonic_ns()}"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(pending)
         listener.listen(64)
-        argv = sandbox.wrap(python_cmd("autograde.warm", "serve", str(listener.fileno())),
-                            readonly=("/", "/dev"))
+        env: dict[str, str] | None = None
+        cwd: str | None = None
+        if kind == "judge":  # trusted: unconfined, as the judge zygotes are
+            import tempfile
+
+            self.tmp = cwd = tempfile.mkdtemp(prefix="vl-judge-image-")
+            env = sandbox_env()
+            env.update(HOME=cwd, TMPDIR=cwd, MPLCONFIGDIR=cwd, IPYTHONDIR=cwd)
+            argv = python_cmd("autograde.warm", "judge", str(listener.fileno()))
+        else:
+            argv = sandbox.wrap(python_cmd("autograde.warm", "serve", str(listener.fileno())),
+                                readonly=("/", "/dev"))
         self.proc = subprocess.Popen(argv, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env, cwd=cwd)
         listener.close()
         self.pending = pending
         self.ready = False
 
-    def wait_ready(self, seconds: float = READY_SECONDS) -> bool:
-        """True once the server imported its warm image (then its socket is published)."""
+    def wait_ready(self, seconds: float = READY_SECONDS, *, wait: bool = True) -> bool:
+        """True once the server imported its warm image (then its socket is published);
+        with `wait` False, a server still warming up is left to finish (False)."""
         if self.ready:
             return True
         assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], seconds)
+        ready, _, _ = select.select([self.proc.stdout], [], [], seconds if wait else 0)
+        if not ready and not wait and self.proc.poll() is None:
+            return False
         if ready and self.proc.stdout.readline().strip() == b"ready":
             os.rename(self.pending, self.path)
             self.ready = True
@@ -477,14 +548,18 @@ class WarmServer:
             with contextlib.suppress(OSError):
                 if self.ready or path == self.pending:
                     os.unlink(path)
+        if self.tmp is not None:
+            import shutil
+
+            shutil.rmtree(self.tmp, ignore_errors=True)
         self.ready = False
 
 
-_SERVERS: dict[tuple[int, Sandbox], WarmServer | None] = {}
+_SERVERS: dict[tuple[int, Sandbox, str], WarmServer | None] = {}
 DISABLE_ENV = "AUTOGRADE_COLD"
 
 
-def server_for(sandbox: Sandbox) -> WarmServer | None:
+def server_for(sandbox: Sandbox, kind: str = "sandbox") -> WarmServer | None:
     """This process's warm server for `sandbox` (started on first use), or None: unconfined,
     disabled (`AUTOGRADE_COLD=1`), not a grading pool's worker (a one-off run such as
     `check` would pay the warm-up for one notebook), or it could not start."""
@@ -493,12 +568,12 @@ def server_for(sandbox: Sandbox) -> WarmServer | None:
     if not sandbox.confined or os.environ.get(DISABLE_ENV) == "1" or \
             multiprocessing.parent_process() is None:
         return None
-    key = (os.getpid(), sandbox)
+    key = (os.getpid(), sandbox, kind)
     if key not in _SERVERS:
         import multiprocessing.util
 
         try:
-            server = WarmServer(sandbox)
+            server = WarmServer(sandbox, kind)
         except (OSError, WarmUnavailable):
             _SERVERS[key] = None
         else:
@@ -522,11 +597,19 @@ def learner_path(argv: list[str], owner: int) -> str | None:
     return path if os.path.exists(path) else None
 
 
+def judge_image_path(owner: int) -> str | None:
+    """The judge image of the grading process `owner`, if it is up; None: start cold."""
+    if os.environ.get(DISABLE_ENV) == "1":
+        return None
+    path = socket_path(owner, "judge")
+    return path if os.path.exists(path) else None
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) == 2 and argv[0] == "serve":
-        serve(int(argv[1]))
+    if len(argv) == 2 and argv[0] in ("serve", "judge"):
+        serve(int(argv[1]), "sandbox" if argv[0] == "serve" else "judge")
     else:
-        sys.exit("usage: python -m autograde.warm serve FD")
+        sys.exit("usage: python -m autograde.warm serve|judge FD")
 
 
 if __name__ == "__main__":

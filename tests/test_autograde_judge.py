@@ -358,3 +358,106 @@ def test_files_a_warm_setup_wrote_are_as_it_left_them_for_every_submission() -> 
         zygote = _ZYGOTES.pop("test-files", None)
         if zygote is not None:
             zygote._close(zygote.proc, zygote.tmp)
+
+
+# ---- the judge image: a zygote forked from a warm judge instead of a cold Python
+
+@pytest.fixture()
+def judge_image():
+    from autograde import warm
+
+    if not detect().confined:
+        pytest.skip("the warm images start only with bubblewrap")
+    image = warm.WarmServer(detect(), "judge")
+    assert image.wait_ready()
+    yield image
+    image.close()
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return {int(p) for p in fh.read().split()}
+    except OSError:
+        return set()
+
+
+def _cwd(pid: str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def _session(pid: str) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[3])
+
+
+def test_an_adopted_zygote_forks_a_fresh_state_per_submission_and_dies_with_its_process(judge_image) -> None:
+    import time
+
+    from autograde.grade import _ZYGOTES, run_judge
+
+    job = _job("def f(x):\n    return x\n", "SEEN.append(1)\nassert len(SEEN) == 1 and f(2) == 2",
+               setup="SEEN = []")
+    try:
+        for _ in range(3):
+            verdicts, error = run_judge(job, seconds=20, zygote="test-adopted")
+            assert error is None and verdicts["test_f"]["status"] == PASS
+        zygote = _ZYGOTES["test-adopted"]
+        assert zygote is not None and zygote.ready == 1
+        adopted = _children(judge_image.proc.pid)
+        assert adopted, "the zygote was not forked from the judge image"
+        (pid,) = adopted
+        assert os.readlink(f"/proc/{pid}/cwd") == os.path.join(zygote.tmp, "work")
+    finally:
+        zygote = _ZYGOTES.pop("test-adopted", None)
+        if zygote is not None:
+            zygote._close(zygote.proc, zygote.tmp)
+    for _ in range(50):  # the process the grader started is gone: so is its adopted zygote
+        if not _children(judge_image.proc.pid):
+            break
+        time.sleep(0.1)
+    assert not _children(judge_image.proc.pid)
+
+
+def test_an_adopted_zygote_still_refuses_to_fork_a_setup_that_starts_a_thread(judge_image) -> None:
+    from autograde.grade import _ZYGOTES, run_judge
+
+    setup = "import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()"
+    job = _job("def f(x):\n    return x\n", "assert f(2) == 2", setup=setup)
+    try:
+        for _ in range(2):
+            verdicts, error = run_judge(job, seconds=20, zygote="test-adopted-thread")
+            assert error is None and verdicts["test_f"]["status"] == PASS
+        zygote = _ZYGOTES["test-adopted-thread"]
+        assert zygote.ready == 0
+        work = os.path.join(zygote.tmp, "work")
+        serving = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != zygote.proc.pid
+                   and _cwd(p) == work]
+        assert serving  # the keeper that took over serves in the adopted zygote's own session
+        assert all(_session(p) != zygote.proc.pid for p in serving)
+    finally:
+        zygote = _ZYGOTES.pop("test-adopted-thread", None)
+        if zygote is not None:
+            zygote._close(zygote.proc, zygote.tmp)
+
+
+def test_an_adopted_zygote_restores_the_files_its_setup_wrote(judge_image) -> None:
+    from autograde.grade import _ZYGOTES, run_judge
+
+    setup = "from pathlib import Path\nLOG = Path('day.log').resolve()\nLOG.write_text('setup\\n')"
+    test = ("import os\nwith LOG.open('a') as fh:\n    fh.write('child\\n')\n"
+            "assert LOG.read_text() == 'setup\\nchild\\n' and f(1) == 1\n"
+            "assert os.environ['HOME'] == os.getcwd()")
+    job = _job("def f(x):\n    return x\n", test, setup=setup)
+    try:
+        for _ in range(3):
+            verdicts, error = run_judge(job, seconds=20, zygote="test-adopted-files")
+            assert error is None and verdicts["test_f"]["status"] == PASS, verdicts
+        assert _ZYGOTES["test-adopted-files"].ready == 1
+    finally:
+        zygote = _ZYGOTES.pop("test-adopted-files", None)
+        if zygote is not None:
+            zygote._close(zygote.proc, zygote.tmp)
