@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from . import redteam, unsafe
+from .approvals import Approval, ApprovalBook, identity
 from .broker import Broker
-from .errors import RevokedTokenError, VaultLabError
+from .clock import Clock
+from .errors import AccessDenied, RevokedTokenError, VaultLabError
+from .ids import IdFactory
 from .keys import JWKSKeys
 from .lab import HARDENED, NAIVE, Wiring, assemble
 from .policy import NEEDS_APPROVAL, AgentRequest, Decision, Grant, GrantPolicy, Outcome
@@ -341,6 +345,8 @@ PIECES: Mapping[str, Piece] = MappingProxyType({p.name: p for p in (
     Piece(name="policy", notebook="03-vault-policy", function="decide",
           signature="decide(request, grants, now) -> policy.Decision", slot="policy",
           needs=("narrow",)),
+    Piece(name="approvals", notebook="07-approvals-and-tenants", function="approval_refusal",
+          signature="approval_refusal(approval, request, spent, now) -> code | None", slot="approvals"),
     Piece(name="verifier", notebook="02-short-lived-tokens", function="verify_token",
           signature="verify_token(token, *, jwks, issuer, audience, now, leeway=DEFAULT_LEEWAY, "
                     "max_ttl=MAX_TTL) -> tokens.TokenClaims", slot="verifier_for"),
@@ -355,7 +361,7 @@ PIECES: Mapping[str, Piece] = MappingProxyType({p.name: p for p in (
 )})
 
 #: Pieces only the kit supplies here (no earlier notebook's function fills their slot).
-KIT_ONLY = ("session check", "policy loader", "approvals", "replay guard", "broker redaction")
+KIT_ONLY = ("session check", "policy loader", "replay guard", "broker redaction")
 
 
 def trusted_keys(jwks: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,6 +401,61 @@ class _DecidePolicy:
 
     def __repr__(self) -> str:
         return f"_DecidePolicy(grants={len(self.grants)})"
+
+
+class _RefusalBook(ApprovalBook):
+    """Notebook 07's ``approval_refusal(approval, request, spent, now)`` as the vault's approval book.
+
+    It records each approval as notebook 07's approval service stored it (the digest of
+    the exact request, the approver as typed, the times, and what the screen showed) and
+    asks the learner's function at every redemption, with the ids already spent. The
+    kit keeps one question the learner's function never had: was this approval issued
+    here at all (``approval_unknown``). It does not refuse a self-approval when one is
+    made: that is the learner's check, at redemption.
+    """
+
+    def __init__(self, refusal: Callable[..., Any], clock: Clock, ids: IdFactory, ttl: int = 900) -> None:
+        super().__init__(clock=clock, ids=ids, ttl=ttl)
+        self._refusal, self._when, self._numbers, self._life = refusal, clock, ids, ttl
+        self._records: dict[str, tuple[Approval, dict[str, Any]]] = {}
+        self._spent: list[str] = []
+        self._guard = threading.Lock()
+
+    def approve(self, request: AgentRequest, *, approver: str) -> Approval:
+        """Record ``approver``'s yes to this exact request (refusing only a name that is no name).
+
+        Raises:
+            InvalidRequestError: the approver's name is not a string, holds a control
+                character, or is empty once normalised.
+        """
+        now = self._when.now()
+        approval = Approval(id=self._numbers.next("appr"), request_digest=request.digest(),
+                            approver=identity(approver), approved_at=now, expires_at=now + self._life)
+        record = {"id": approval.id, "request_digest": approval.request_digest, "approver": approver,
+                  "approved_at": now, "expires_at": approval.expires_at,
+                  "shown": {"tool": request.tool, "task": request.task, "intent": dict(request.intent)}}
+        with self._guard:
+            self._records[approval.id] = (approval, record)
+        return approval
+
+    def redeem(self, request: AgentRequest, approval: Approval) -> Approval:
+        """Use ``approval`` for ``request`` if the learner's check returns no refusal code.
+
+        Raises:
+            AccessDenied: ``approval_unknown`` (not issued here), or the learner's code.
+            TypeError: the learner's function returned neither None nor a str.
+        """
+        with self._guard:
+            known = self._records.get(approval.id)
+            if known is None or known[0] != approval:
+                raise AccessDenied("approval_unknown", "this approval was not issued by the vault")
+            code = self._refusal(copy.deepcopy(known[1]), request, list(self._spent), self._when.now())
+            if code is not None:
+                if not isinstance(code, str):
+                    raise TypeError(f"approval_refusal returned {type(code).__name__}, not a code")
+                raise AccessDenied(code, "refused by the approval check")
+            self._spent.append(approval.id)
+            return known[0]
 
 
 def _books(vault: Vault, now: int) -> tuple[dict[str, Any], list[str]]:
@@ -504,8 +565,9 @@ def assembly(pieces: Mapping[str, Callable[..., Any]], *, name: str = "yours") -
     """``lab.HARDENED`` with each given piece plugged into its slot (the kit's where none is given).
 
     ``pieces`` maps a :data:`PIECES` name to the learner's function with that notebook's
-    signature. The policy loader, session check, approvals, replay guard and the broker's
-    own redaction stay the kit's (no earlier notebook wrote them as one function).
+    signature. The policy loader, session check, replay guard and the broker's own
+    redaction stay the kit's (:data:`KIT_ONLY`: no earlier notebook wrote them as one
+    function with a slot to fill).
 
     Raises:
         KeyError: a piece name that is not in :data:`PIECES`.
@@ -522,6 +584,9 @@ def assembly(pieces: Mapping[str, Callable[..., Any]], *, name: str = "yours") -
 
         slots["policy"] = lambda: _DecidePolicy(decide, _standard_grants())
         slots["load_policy"] = load_policy
+    if "approvals" in pieces:
+        refusal = pieces["approvals"]
+        slots["approvals"] = lambda clock, ids: _RefusalBook(refusal, clock, ids)
     if "verifier" in pieces or "revocation" in pieces:
         slots["verifier_for"] = _verifier_for(pieces.get("verifier"), pieces.get("revocation"))
     if "call check" in pieces:

@@ -164,7 +164,8 @@ def _answers() -> dict[str, Any]:
     exec(helpers.split("\n", 1)[1], namespace)  # noqa: S102 - the spec's own text
     for spec, cell in [("02-short-lived-tokens", "verify-token"), ("03-vault-policy", "narrow"),
                        ("03-vault-policy", "decide"), ("04-the-broker", "authorize"),
-                       ("04-the-broker", "redact"), ("06-revocation", "must-die")]:
+                       ("04-the-broker", "redact"), ("06-revocation", "must-die"),
+                       ("07-approvals-and-tenants", "approval-refusal")]:
         text = (specs / f"{spec}.py").read_text()
         body = re.search(rf"# %% solution id={cell}\n(.*?)(?=\n# %%)", text, re.S).group(1)
         exec(body.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""), namespace)  # noqa: S102
@@ -214,6 +215,7 @@ def test_the_specs_answers_plugged_in_stop_every_attack_each_by_its_own_piece(
     assert rows["alg-none"]["piece"] == "verifier"
     assert rows["scope-escalation"]["piece"] == "call check"
     assert rows["approval-swapped-payload"]["pieces"] == ["approvals", "call check"]
+    assert rows["approval-swapped-payload"]["code"] == "approval_mismatch"
     table = threatmodel.assembly_table(rows, pieces)
     assert "verifier          yours" in table and "session check     kit" in table
 
@@ -308,3 +310,39 @@ def test_the_colleagues_must_die_spares_the_session_but_cascades() -> None:
              "tokens": [{"jti": "t1", "session": "a", "iat": 0, "exp": 200},
                         {"jti": "t2", "session": "c", "iat": 0, "exp": 200}]}
     assert threatmodel.colleague_must_die(state, "a") == {"sessions": ["b", "c"], "tokens": ["t2"]}
+
+
+def test_an_approval_check_that_says_yes_to_anything_lets_the_swapped_release_through(
+        world: World) -> None:
+    rows = threatmodel.red_team(threatmodel.assembly({"approvals": lambda *args: None}), world=world,
+                                attacks=["approval-swapped-payload"])
+    assert rows["approval-swapped-payload"]["reached"] is True  # no kit book behind it
+
+
+def test_the_approval_check_gets_notebook_07s_record_and_the_spent_ids(answers: dict) -> None:
+    from course import errors, policy
+
+    calls: list[tuple[dict, list]] = []
+
+    def spy(approval, request, spent, now):
+        calls.append((approval, spent))
+        return answers["approval_refusal"](approval, request, spent, now)
+
+    with lab.assemble(threatmodel.assembly({"approvals": spy})) as probe:
+        session = probe.open_session(user="alice", agent="deploy-bot")
+        ask = policy.AgentRequest(tenant="acme", user="alice", agent="deploy-bot", session=session.id,
+                                  task="deploy", tool="deploy:production", scopes=("deploy:write",),
+                                  ttl=120, intent=(("version", "1.4.2"),))
+        approval = probe.vault.approve(ask, approver="carol")
+        probe.vault.request(ask, approval=approval)
+        with pytest.raises(errors.AccessDenied) as again:
+            probe.vault.request(ask, approval=approval)
+        assert again.value.code == "approval_replayed"
+        selfie = probe.vault.approve(ask, approver="Alice")  # accepted here, refused at redemption
+        with pytest.raises(errors.AccessDenied) as own:
+            probe.vault.request(ask, approval=selfie)
+        assert own.value.code == "self_approval"
+    first, spent = calls[0]
+    assert set(first) == {"id", "request_digest", "approver", "approved_at", "expires_at", "shown"}
+    assert first["request_digest"] == ask.digest() and first["shown"]["intent"] == {"version": "1.4.2"}
+    assert spent == [] and calls[1][1] == [first["id"]]

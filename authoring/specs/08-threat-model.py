@@ -19,7 +19,7 @@
 # - **redraw the lesson's sequence diagram** so the enforcing check and the visibility gap show;
 # - review an assembly the way the red team sees it: say which piece is **open**, which only
 #   **unproven** (another piece ended its attack) and which proven, and run the red team against
-#   your own pieces from notebooks 02 to 06 (optional);
+#   your own pieces from notebooks 02 to 07 (optional);
 # - write down the **stale assumption** behind one attack, as a reviewer would.
 #
 # The attacker here does not enter at the request: it enters where the policy's story is turned
@@ -62,7 +62,6 @@ warnings.simplefilter("ignore")  # the naive pieces warn on construction; the st
 _world = World.start(seed="lab")
 BEHAVIOUR = {name: threatmodel.observe(threatmodel.WIRINGS[name], world=_world)
              for name in ("naive", "hardened")}
-TRACE = {name: threatmodel.perform(w, world=_world) for name, w in threatmodel.WIRINGS.items()}
 
 
 def edited(behaviour: dict, attack: str, **changes) -> dict:
@@ -74,6 +73,10 @@ def edited(behaviour: dict, attack: str, **changes) -> dict:
 
 print("wirings:", ", ".join(threatmodel.WIRINGS))
 print("attacks observed:", len(threatmodel.OBSERVED))
+
+# %% locked id=setup-traces
+TRACE = {name: threatmodel.perform(w, world=_world) for name, w in threatmodel.WIRINGS.items()}
+print("traces:", len(TRACE))
 
 # %% locked id=setup-mutants
 for _name in list(threatmodel.MUTANTS)[:4]:
@@ -504,7 +507,7 @@ print("trust_diagram: visible checks passed")
 #
 # ## Your own assembly against the red team (optional, ungraded)
 #
-# So far the table was the kit's. Your functions from notebooks 02 to 06 fill five of the same
+# So far the table was the kit's. Your functions from notebooks 02 to 07 fill six of the same
 # slots. Paste them into the cell below, **under the same names and with the same signatures as
 # in their notebooks**, and the cell after it plugs them into `lab.HARDENED` (one adapter per
 # slot, in `course.threatmodel`), runs every attack of the table above against that one vault,
@@ -525,11 +528,17 @@ print("kit only here:", ", ".join(threatmodel.KIT_ONLY))
 #   your piece lets an attack through, the table shows it.
 # - Your `must_die` gets the vault's books as notebook 06 gave them (`sessions`, `tokens`, `at`,
 #   read from the access log) and the session that was revoked by hand; the cascade is yours.
+# - Your `approval_refusal` gets each approval as notebook 07's approval service stored it and
+#   the ids already spent; the vault only keeps asking whether it issued that approval at all.
+#   A self-approval is recorded and left for your check to refuse at redemption.
+# - The access log's enforcing part is its redactor, notebook 04's `redact`. Notebook 05's
+#   `decision_record` is the shape of a record, not a check: no slot takes it, and the red team
+#   does not read records.
 # - Notebook 03's grants never needed an approval. When your `decide` allows on a grant that needs
 #   one (production deploys), the vault still asks for the human's yes, as notebook 07 taught.
 #
 # The notebooks' own helpers your code may call (`trusted_keys`, `DEFAULT_LEEWAY`, `policy`,
-# `tokens`, `errors`, `connectors`, `jwt`, `re`, ...) are loaded by the next cell.
+# `tokens`, `errors`, `connectors`, `approvals`, `jwt`, `re`, ...) are loaded by the next cell.
 
 # %%
 import base64  # noqa: F401,E402 - what the pasted functions of 02-06 use
@@ -539,7 +548,7 @@ import urllib.parse  # noqa: F401,E402
 
 import jwt  # noqa: F401,E402
 
-from course import connectors, errors, policy, tokens  # noqa: F401,E402
+from course import approvals, connectors, errors, policy, tokens  # noqa: F401,E402
 
 trusted_keys = threatmodel.trusted_keys  # notebook 02's given helper
 DEFAULT_LEEWAY, MAX_TTL = tokens.DEFAULT_LEEWAY, 900  # notebook 02's constants
@@ -547,7 +556,7 @@ print("helpers loaded for the pasted functions")
 
 # %%
 # Paste your functions here (optional): verify_token (02), decide and narrow (03),
-# authorize and redact (04), must_die (06). Leave out any you did not write.
+# authorize and redact (04), must_die (06), approval_refusal (07). Leave out any you did not write.
 
 # %%
 _mine = threatmodel.pasted(globals())
@@ -562,10 +571,12 @@ print(threatmodel.assembly_table(YOURS, _mine))
 
 # %% [markdown]
 # Read the `stopped by` column before the `outcome` one. With the kit standing in for everything,
-# the verifier stops six attacks, the call check two, the revocation list one, and **your policy
-# stops none**: every attack that lies about who is asking is refused earlier, by the session
-# check, and the wildcard by the loader. A red team that never reaches a piece proves nothing
-# about it; notebook 03's confused deputy is the attack that would.
+# the verifier ends six attacks, the call check two, the revocation list one, and **the policy
+# and the approval check end none**: every attack that lies about who is asking is refused
+# earlier, by the session check, the wildcard by the loader, and the swapped approval is refused
+# by the approval check first but ended by the call check (the attack's second path). A red team
+# that never ends an attack at a piece proves nothing about it; notebook 03's confused deputy is
+# the attack that would prove the policy.
 #
 # ## Exercise 5 (3 points): which piece must be fixed?
 #
@@ -735,8 +746,9 @@ print(simulator.describe(simulator.walk("token-for-another-tool", wiring="naive"
 #   policy's decision.
 # - Your `review` tells an open piece from one that is only unproven because another piece ended
 #   its attack, on the colleague's table and on tables you have not seen. If you pasted your
-#   pieces, the table above is the red team's verdict on **your** verifier, policy, call check,
-#   log redactor and revocation, each stopping what it stopped with no kit check behind it.
+#   pieces, the table above is the red team's verdict on **your** verifier, policy, approval
+#   check, call check, log redactor and revocation, each stopping what it stopped with no kit
+#   check behind it.
 #
 # The table of which piece stopped which attack, and the three given misconception tests, are the
 # kit's; you read them. Notebook 09 puts all of it to work on one incident: the deployment agent.
