@@ -44,7 +44,16 @@ c.ConfigurableHTTPProxy.log_level = "error"
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "cookie_secret")
 c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
-c.JupyterHub.log_level = os.environ.get("VAULTLAB_HUB_LOG", "WARN")
+# Quiet start: warnings, and the one line saying where the hub is running (VAULTLAB_HUB_LOG=INFO: all).
+c.JupyterHub.log_level = "INFO"
+if os.environ.get("VAULTLAB_HUB_LOG", "WARN").upper() != "INFO":
+    def _quiet(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or "is now running at" in record.getMessage()
+
+    # The hub's own logger, tornado's (JupyterHub renames them to its own) and the database's.
+    for name in ("JupyterHub", "tornado.application", "tornado.access", "tornado.general",
+                 "alembic.runtime.migration"):
+        logging.getLogger(name).addFilter(_quiet)
 c.JupyterHub.shutdown_on_logout = False
 c.JupyterHub.cleanup_servers = True
 
