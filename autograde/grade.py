@@ -39,6 +39,7 @@ from .combine import MANUAL, UNAVAILABLE, _save, learner_words
 from .config import Course, default_workers, ensure_venv_tools_on_path
 from .execute import run_notebook
 from .gradebook import Gradebooks
+from .judge import FAIL, PASS, UNDECIDABLE
 from .read import MAX_NOTEBOOK_BYTES, _read_bytes, _read_submission
 from .record import LEDGER_SUFFIX, Exercise, GradedNotebook, _finish, _ledger_path, load_results
 from .sandbox import Sandbox, detect, python_cmd
@@ -58,10 +59,11 @@ from .task import _Outcome, _Task
 from .verdict import _ZYGOTES, NOTES, Zygote, judge_job, run_judge
 
 __all__ = [  # the pipeline's public names, wherever their stage lives
-    "LEDGER_SUFFIX", "MANUAL", "MAX_NOTEBOOK_BYTES", "NOTES", "UNAVAILABLE", "_ZYGOTES", "Exercise",
-    "GradedNotebook", "Progress", "SourceModel", "Zygote", "_read_submission", "_save",
-    "declared_names", "ensure_released", "feedback_copy", "grade", "judge_job", "learner_words",
-    "load_results", "locked_names", "progress_bar", "run_judge", "submissions", "visible_source",
+    "FAIL", "LEDGER_SUFFIX", "MANUAL", "MAX_NOTEBOOK_BYTES", "NOTES", "PASS", "UNAVAILABLE",
+    "UNDECIDABLE", "_ZYGOTES", "Exercise", "GradedNotebook", "Progress", "SourceModel", "Zygote",
+    "_read_submission", "_save", "declared_names", "ensure_released", "feedback_copy", "grade",
+    "judge_job", "learner_words", "load_results", "locked_names", "progress_bar", "run_judge",
+    "submissions", "visible_source",
 ]
 
 
