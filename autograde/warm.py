@@ -228,6 +228,11 @@ def _become(fds: list[int], entry: str) -> None:
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.argv = [entry]
+        if entry == ENTRIES["learner"]:  # as in a cold learner: no IPython names in builtins
+            import builtins
+
+            for name in set(vars(builtins)) - _PLAIN_BUILTINS:
+                del vars(builtins)[name]
         import importlib
 
         importlib.import_module(entry).main()
@@ -235,6 +240,8 @@ def _become(fds: list[int], entry: str) -> None:
         os._exit(1)
     os._exit(0)
 
+
+_PLAIN_BUILTINS: set[str] = set()  # the builtins before the warm-up (IPython adds some)
 
 WARM_IMPORTS = (
     "json", "ast", "base64", "hashlib", "hmac", "dataclasses", "pprint", "re", "copy", "inspect",
@@ -251,9 +258,12 @@ WARM_IMPORTS = (
 def _warm_up(extra: Iterable[str] = (), *, judge: bool = False) -> None:
     """Import what every submission would import (trusted code only: the kit and libraries);
     the judge image also imports the judge, and makes no IPython shell."""
+    import builtins
     import importlib
     import pkgutil
 
+    global _PLAIN_BUILTINS
+    _PLAIN_BUILTINS = set(vars(builtins))
     for name in [*WARM_IMPORTS, *extra, *(["autograde.judge"] if judge else [])]:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
@@ -280,6 +290,23 @@ def _warm_up(extra: Iterable[str] = (), *, judge: bool = False) -> None:
     gc.freeze()  # keep the warm image's pages shared (no refcount writes by the collector)
 
 
+def _can_nest() -> bool:
+    """Whether a launch can build its sandbox here (tried once, in a throwaway child)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc = _libc()
+            _nest(libc)
+            inner = os.fork()
+            if inner == 0:
+                _drop_capabilities(libc)
+                os._exit(0)
+            os._exit(os.waitstatus_to_exitcode(os.waitpid(inner, 0)[1]))
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
 def serve(listen_fd: int, kind: str = "sandbox") -> None:
     """The server: warm up, say ready on stdout, then fork per connection: a confined launch
     (`kind` "sandbox", inside bubblewrap) or an adopted judge zygote ("judge", trusted)."""
@@ -295,6 +322,8 @@ def serve(listen_fd: int, kind: str = "sandbox") -> None:
     _warm_up(judge=kind == "judge")
     if len(os.listdir("/proc/self/task")) != 1:
         os._exit(3)  # an import started a thread: a fork would not copy it faithfully, go cold
+    if kind == "sandbox" and not _can_nest():
+        os._exit(4)  # this kernel refuses the nested sandbox: never serve, the grader goes cold
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launches are reaped by the kernel
     out.write("ready\n")
     out.flush()

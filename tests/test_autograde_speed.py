@@ -214,3 +214,21 @@ def test_a_bench_class_holds_honest_blank_and_planted_mistake_submissions() -> N
 
 def test_the_floor_runs_a_notebooks_own_cells_without_grading() -> None:
     assert bench.floor_seconds(bench.FIXTURE) > 0
+
+
+@needs_bwrap
+def test_a_warm_learner_has_the_builtins_of_a_cold_one(server: warm.WarmServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    argv = detect().wrap(python_cmd("autograde.learner"))
+    program = [{"cell": "a", "kind": "answer",
+                "source": "import builtins\ndef names():\n    return sorted(vars(builtins))\n"}]
+    seen = []
+    for cold in (False, True):
+        if cold:
+            monkeypatch.setenv(warm.DISABLE_ENV, "1")
+        learner = _Learner(argv, program, 2 << 30, 1 << 26, 20, time.monotonic() + 30, declared=["names"])
+        learner.start()
+        assert isinstance(learner.proc, warm.WarmProcess) != cold
+        seen.append(learner.call("names", (), {}))
+        learner.kill()
+    assert seen[0] == seen[1] and "get_ipython" not in seen[0]
