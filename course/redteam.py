@@ -161,6 +161,17 @@ def a_wildcard_grant(w: Wiring) -> tuple[bool, str]:
     return _charge_with(w, token)
 
 
+def a_confused_deputy(w: Wiring) -> tuple[bool, str]:
+    """Carol, honestly badged and with no grant of her own, asks the helpdesk agent for the
+    refund it may make for bob (acme's finance lead): the agent's authority, not hers."""
+    s = _session(w, user="carol")  # her own session: the session check has nothing to refuse
+    token = w.vault.request(_req(s, user="carol", task="refund", tool="payments",
+                                 scopes=("payments:refund",), ttl=60)).token
+    ok, why = _reached(w.broker.call(token, tool="payments", method="POST", path="/refunds",
+                                     json={"charge": "ch-0002"}))
+    return ok, why + " and refunded on bob's authority" * ok
+
+
 def a_revoked_session(w: Wiring) -> tuple[bool, str]:
     s = _session(w)
     token = w.vault.request(_req(s)).token
@@ -262,6 +273,8 @@ ATTACKS: tuple[Attack, ...] = (
            run=a_cross_tenant),
     Attack(name="scope-escalation", node="Tool call",
            goal="ask for charge on a refund-only grant", run=a_scope_escalation),
+    Attack(name="confused-deputy", node="Vault policy",
+           goal="get a refund through the agent on another user's grant", run=a_confused_deputy),
     Attack(name="wildcard-grant", node="Vault policy",
            goal="ride a 'temporary' wildcard grant to charge a card", run=a_wildcard_grant),
     Attack(name="revoked-session", node="Short-lived token", goal="keep using a revoked session's token",

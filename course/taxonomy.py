@@ -271,7 +271,6 @@ STOPS: Mapping[str, Stop] = MappingProxyType({
 #: (the notebook's spec, the words it teaches the attack by). Their stops are in :data:`STOPS`.
 TAUGHT: Mapping[str, tuple[str, str]] = MappingProxyType({
     "stale-temporary-grant": ("03-vault-policy", "A temporary exception that becomes the attacker's path"),
-    "confused-deputy": ("03-vault-policy", "confused deputy"),
     "release-note-injection": ("09-deployment-agent", "release note"),
 })
 

@@ -571,12 +571,13 @@ print(threatmodel.assembly_table(YOURS, _mine))
 
 # %% [markdown]
 # Read the `stopped by` column before the `outcome` one. With the kit standing in for everything,
-# the verifier ends six attacks, the call check two, the revocation list one, and **the policy
-# and the approval check end none**: every attack that lies about who is asking is refused
-# earlier, by the session check, the wildcard by the loader, and the swapped approval is refused
-# by the approval check first but ended by the call check (the attack's second path). A red team
-# that never ends an attack at a piece proves nothing about it; notebook 03's confused deputy is
-# the attack that would prove the policy.
+# the verifier ends six attacks, the call check two, the revocation list one, the policy one (the
+# confused deputy: carol, honestly badged, asks the helpdesk agent for the refund only bob may
+# have it make) and **the approval check none**: every attack that lies about who is asking is
+# refused earlier, by the session check, the wildcard by the loader, and the swapped approval is
+# refused by the approval check first but ended by the call check (the attack's second path). A
+# red team that never ends an attack at a piece proves nothing about it: paste notebook 03's
+# `decide` with the user test left out and watch the confused deputy get its refund.
 #
 # ## Exercise 5 (3 points): which piece must be fixed?
 #
