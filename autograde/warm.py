@@ -312,6 +312,11 @@ def serve(listen_fd: int, kind: str = "sandbox") -> None:
     (`kind` "sandbox", inside bubblewrap) or an adopted judge zygote ("judge", trusted)."""
     if kind == "sandbox":
         _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    else:  # unconfined, so not ended by bubblewrap's --die-with-parent: end with the worker
+        parent = os.getppid()
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(0)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"  # numpy's BLAS would start a thread pool on import
     listener = socket.socket(fileno=listen_fd)
