@@ -209,7 +209,8 @@ def _grade(course: Course, *, assignments: Iterable[str] | None, students: Itera
     # Worker processes (not threads): sanitizing and driving kernels is Python work that
     # would otherwise queue on one GIL behind the gradebook writes done here.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=context,
+                             initializer=books.after_fork) as pool:
         pending = {pool.submit(_work, task, sandbox, engine): task for task in tasks}
         for future in as_completed(pending):
             task = pending[future]

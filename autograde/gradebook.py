@@ -81,6 +81,13 @@ class Gradebooks:
             self._engine.dispose()
             self._engine = None
 
+    def after_fork(self) -> None:
+        """In a forked child: drop the parent's engine without closing its connections
+        (SQLAlchemy's rule for a fork); the child opens its own when it needs one."""
+        if self._engine is not None:
+            self._engine.dispose(close=False)
+            self._engine = None
+
     def __enter__(self) -> Gradebooks:
         return self
 
