@@ -131,11 +131,9 @@ def hub() -> Iterator[Hub]:
         the_hub = Hub(url=url, room=room, base=base, instructor=names["instructor"], a=names["a"],
                       b=names["b"], passwords={n: secrets.token_urlsafe(12) for n in names.values()},
                       started=started)
-        # The instructor releases while the hub starts (autograde release publishes to the
-        # exchange; nbgrader's own release_assignment if this autograde does not yet).
+        # The instructor releases while the hub starts (autograde release publishes to the exchange).
         the_hub.instructor_run("python", "-m", "autograde", "--root", ".", "release", ASSIGNMENT)
-        if not (Path(room.exchange_root) / COURSE / "outbound" / ASSIGNMENT).is_dir():
-            the_hub.instructor_run("nbgrader", "release_assignment", ASSIGNMENT)
+        assert (Path(room.exchange_root) / COURSE / "outbound" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
         _step(the_hub, "room set up, assignment released")
         deadline = time.monotonic() + 60
         while True:
@@ -252,7 +250,8 @@ def story(hub: Hub) -> Iterator[Story]:
         intruder.goto(f"{hub.url}/hub/login")  # hub.b's password is already set: this one is wrong
         intruder.fill("#username_input", hub.b)
         intruder.fill("#password_input", "not-" + hub.passwords[hub.b])
-        intruder.click("#login_submit")
+        with intruder.expect_navigation():
+            intruder.click("#login_submit")
         wrong = intruder.content()
         for user in (hub.a, hub.b):
             pages[user].wait_for_url(f"**/user/{user}/lab**", timeout=90_000)
@@ -281,8 +280,7 @@ def story(hub: Hub) -> Iterator[Story]:
             _action(pages[user], hub, user, "submit")
         _step(hub, "learners submitted")
         # The instructor's pipeline, as the instructor's own Unix account in the course root.
-        hub.instructor_run("python", "-m", "autograde", "--root", ".", "collect", ASSIGNMENT) \
-            if _autograde_collects_exchange(hub) else hub.instructor_run("nbgrader", "collect", ASSIGNMENT)
+        hub.instructor_run("python", "-m", "autograde", "--root", ".", "collect", ASSIGNMENT)
         _step(hub, "collected")
         hub.instructor_run("python", "-m", "autograde", "--root", ".", "grade", "--quiet", ASSIGNMENT)
         _step(hub, "graded")
@@ -307,11 +305,6 @@ def story(hub: Hub) -> Iterator[Story]:
     kept = Path(os.environ.get("VAULTLAB_HUB_SHOTS", "/tmp/vaultlab-hub-shots"))
     shutil.copytree(shots, kept, dirs_exist_ok=True)
     shutil.copy(hub.base / "timings.txt", kept / "timings.txt")
-
-
-def _autograde_collects_exchange(hub: Hub) -> bool:
-    help_text = hub.as_user(hub.instructor, "python", "-m", "autograde", "collect", "--help").stdout
-    return "exchange" in help_text
 
 
 def test_learner_waits_for_approval_after_choosing_a_password(story: Story) -> None:
@@ -407,9 +400,13 @@ def _authenticator(tmp_path: Path) -> Any:
 
 
 def _login_as(auth: Any, name: str, password: str) -> Any:
+    """The authenticator's answer, on a loop of its own (Playwright's may be running here)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
-    return asyncio.run(auth.authenticate(None, {"username": name, "password": password}))
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, auth.authenticate(None, {"username": name, "password": password})
+                           ).result()
 
 
 def test_first_login_sets_password_and_learner_waits_for_approval(tmp_path: Path) -> None:
