@@ -68,6 +68,8 @@ __all__ = [  # the pipeline's public names, wherever their stage lives
 
 
 def _prepare(course: Course, task: _Task) -> None:
+    """Stages 1-3 in a worker: read, structure (findings, repairs), sanitize; a submission
+    that cannot go on leaves its reason in `task.failure`."""
     nb, failure = _read_submission(task.path, course.submitted_dir)
     if nb is None:
         task.failure = failure
