@@ -34,6 +34,25 @@
 # we look at the whole road before we repave any part of it.
 
 # %% [markdown]
+# ## How to work in this lab
+#
+# - **This is your copy.** `make lab` put the student version of every notebook in your
+#   workspace (`workspace/` in the course folder) and opened this one. Save as often as you like:
+#   running `make lab` again never overwrites a notebook you changed. If the course itself
+#   changes, the new version appears beside yours as `<name>.new.ipynb`; compare and copy across.
+#   The course's own `notebooks/` folder is the instructor's: it holds the solutions, so do not
+#   open it while you work.
+# - **Exercises** are the cells that end in `raise NotImplementedError()`: replace that line
+#   with your code. *Run All* stops at the first exercise you have not done yet, with a
+#   `NotImplementedError`: that is expected, not a bug. Finish it and run again.
+# - **Validate** (the button in the notebook's toolbar) runs the whole notebook in a fresh kernel
+#   and lists every check that still fails. Save first (Ctrl+S).
+# - **Self-check**: open a terminal (*File > New > Terminal*) and run
+#   `python -m autograde check 00-checkout-desk/checkout-desk.ipynb` (any notebook works). It prints
+#   one line per exercise, `passed`, `failed: why` or `not attempted`, and a total. It uses the
+#   checks you can see; your grade also uses hidden ones, so passing here is necessary, not the end.
+
+# %% [markdown]
 # ## A checkout desk, not a photocopier
 #
 # Picture a large workshop. The valuable machines sit behind locked doors, and one master key
