@@ -17,6 +17,7 @@ Quick use (one module, its own tests; minutes, not hours)::
 
     .venv/bin/python mutation/run.py tokens            # one module, fresh run
     .venv/bin/python mutation/run.py tokens --keep     # re-use the last run's cache
+    .venv/bin/python mutation/run.py tokens --keep --only-unlisted  # ... and skip the listed survivors
     cd mutation/.work/tokens && ../../../.venv/bin/mutmut show <mutant>   # read a survivor
 
 Nothing here touches the working tree outside ``mutation/``.
@@ -221,7 +222,8 @@ def previous_open(module: str, work: Path) -> list[str]:
 
 
 def run_module(module: str, *, keep: bool, max_children: int,
-               equivalents: dict[str, tuple[str, str]], own_tests: bool = True) -> ModuleResult:
+               equivalents: dict[str, tuple[str, str]], own_tests: bool = True,
+               only_unlisted: bool = False) -> ModuleResult:
     tests = test_files(module, own_tests=own_tests)
     work = prepare(module, tests, keep=keep)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -231,6 +233,8 @@ def run_module(module: str, *, keep: bool, max_children: int,
     # With --keep, mutants already killed stay killed (a test added cannot un-kill them): only
     # the previous survivors and the mutants no test reached are run again.
     again = rerun if keep and (rerun := previous_open(module, work)) else []
+    if again and only_unlisted:  # the listed ones were judged already: re-run the others only
+        again = [n for n in again if n not in equivalents] or again[:1]
     if again:
         print(f"[mutate] {module}: re-running the {len(again)} mutants the last run left alive", flush=True)
     started = time.monotonic()
@@ -340,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help=f"default: all ({' '.join(MODULES)})")
     parser.add_argument("--keep", action="store_true", help="re-use the previous run's mutmut cache")
+    parser.add_argument("--only-unlisted", action="store_true",
+                        help="with --keep: re-run only the open mutants not in tests/equivalent_mutants.md "
+                             "(a listed one stays as the last run left it)")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--without-mutant-tests", action="store_true",
                         help="leave out tests/test_mutants_<module>.py (to measure the module's own tests)")
@@ -354,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         for module in modules:
             results[module] = run_module(module, keep=args.keep, max_children=args.max_children,
-                                         equivalents=equivalents, own_tests=not args.without_mutant_tests)
+                                         equivalents=equivalents, own_tests=not args.without_mutant_tests,
+                                         only_unlisted=args.only_unlisted)
             write_report(results, equivalents)
     write_report(results, equivalents)
     print(f"[mutate] report: {REPORT.relative_to(ROOT)}")
