@@ -126,6 +126,17 @@ def trust(notebook: Path) -> None:
     NotebookNotary().sign(nb)
 
 
+def trust_course(course: Course) -> int:
+    """Sign the instructor's own notebooks (source and release) for this user, so the
+    instructor's lab opens them trusted. Never a submitted, autograded or feedback notebook:
+    those hold learners' outputs. Returns how many were signed."""
+    books = [p for folder in (course.source_dir, course.release_dir) if folder.is_dir()
+             for p in sorted(folder.glob("*/*.ipynb")) if not p.is_symlink()]
+    for book in books:
+        trust(book)
+    return len(books)
+
+
 def learner_config(course: Course) -> str:
     """The workspace's nbgrader_config.py: the course id and the exchange, nothing more (no
     source folder, no gradebook), so Validate and the Assignment List find their course."""
@@ -270,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
     course = Course(root=Path(args.root).resolve())
     if args.command == "instructor":
+        print(f"trusted {trust_course(course)} course notebook(s) (source and release)", flush=True)
         return _exec(lab_argv("instructor", course.root, extra=rest), lab_env("instructor"),
                      course.root)
     workspace = Path(args.workspace) if args.workspace else default_workspace(course)

@@ -160,3 +160,19 @@ def test_the_labs_are_rooted_where_each_role_works(tmp_path: Path) -> None:
     env = lab_env("instructor")
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["JUPYTER_CONFIG_PATH"].split(":")[0].endswith("jupyter/instructor")
+
+
+def test_the_instructor_trusts_the_course_but_never_a_submission(course: Course) -> None:
+    from autograde.workspace import trust_course
+
+    submitted = course.submitted_dir / "eve" / ASSIGNMENT / FIXTURE.name
+    submitted.parent.mkdir(parents=True)
+    nbformat.write(release_nb(course), submitted)
+    assert trust_course(course) == 2  # the source and the release of ps1
+    notary = NotebookNotary()
+    assert notary.check_signature(nbformat.read(course.release_dir / ASSIGNMENT / FIXTURE.name, 4))
+    assert notary.check_signature(nbformat.read(course.source_dir / ASSIGNMENT / FIXTURE.name, 4))
+    evil = nbformat.read(submitted, 4)
+    evil.cells[0].source += "\n<script>steal()</script>"  # a learner's own content
+    nbformat.write(evil, submitted)
+    assert not notary.check_signature(nbformat.read(submitted, 4))
