@@ -180,3 +180,13 @@ def test_a_lab_secret_is_the_prefix_and_32_hex_of_its_seeded_digest() -> None:
     s = lab_secret("seed", "api")
     digest = hashlib.sha256(b"vault-lab|seed|api").hexdigest()[:32]
     assert (s.name, s.reveal()) == ("api", f"sk_live_{digest}")
+
+
+def test_a_row_with_a_text_column_says_which_rule_it_breaks() -> None:
+    store = _store()
+    store.put("acme", "api", "sk_live_column_type")
+    store._db.execute("UPDATE secrets SET nonce = 'not-a-blob' WHERE tenant = 'acme'")
+    with pytest.raises(errors.CorruptSecretError) as err:
+        store.get("acme", "api")
+    assert str(err.value) == ("secret 'api' of tenant 'acme' does not open: a column holds the wrong type "
+                              "(nonce and ciphertext are blobs)")
