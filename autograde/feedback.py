@@ -6,9 +6,10 @@ test checks, in the learner's words ("not attempted", "... : failed: a hidden ch
 never with hidden inputs, expected values or the grader's internal terms. Test cells show
 their *release* source (what the learner already had) and the verdict instead of outputs.
 Grader notes are for the instructor (the needs-a-human list), not repeated here. Mermaid
-diagrams become inline SVG drawn by
-`autograde.mermaid` (no CDN, no vendored JavaScript); a diagram it cannot draw is shown as its
-source with a note. Learner output is escaped text or a PNG, never live HTML or script.
+diagrams become the inline SVG the real Mermaid library drew when the course was built
+(`autograde.mermaid` looks it up by the block's hash: no CDN, nothing run here); a block with no
+stored drawing (a learner's edit) is shown as its source with a note. Learner output is
+escaped text or a PNG, never live HTML or script.
 """
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ def _markdown(text: str) -> str:
     for m in MERMAID.finditer(text):
         parts.append(_MD(text[pos:m.start()]))
         svg = to_svg(m.group(1))
-        parts.append(svg if svg else (f"<p class='note'>Diagram (Mermaid source; this diagram "
-                                      f"type is not drawn offline):</p><pre>{html.escape(m.group(1))}</pre>"))
+        parts.append(svg if svg else (f"<p class='note'>Diagram (Mermaid source; no stored "
+                                      f"drawing for this diagram):</p><pre>{html.escape(m.group(1))}</pre>"))
         pos = m.end()
     parts.append(_MD(text[pos:]))
     return "".join(parts)
