@@ -73,6 +73,16 @@ c.Spawner.environment = {
     "JUPYTER_CONFIG_PATH": room.config_dir,
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+
+
+def _per_role(spawner) -> None:  # noqa: ANN001 - JupyterHub's Spawner
+    """Learners' servers read the learner config first: no instructor tools in their JupyterLab."""
+    if spawner.user.name != room.instructor:
+        learner = str(Path(room.config_dir) / "learner")
+        spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": f"{learner}:{room.config_dir}"}
+
+
+c.Spawner.pre_spawn_hook = _per_role
 idle = int(os.environ.get("VAULTLAB_HUB_IDLE", "3600"))
 # Idle culling with JupyterHub's and Jupyter Server's own timeouts (no extra package): idle
 # kernels and terminals are stopped, then a server with no activity stops itself.

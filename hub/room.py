@@ -258,6 +258,20 @@ def _learner_config(config_dir: Path, exchange_root: Path, course_id: str) -> No
         "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
     }, indent=2) + "\n", encoding="utf-8")
     (lab / "overrides.json").chmod(0o644)
+    # Learners' servers only (the hub puts this folder first on their JUPYTER_CONFIG_PATH):
+    # no Formgrader, Create Assignment or Course List; the Assignment List and Validate stay.
+    learner = config_dir / "learner"
+    (learner / "labconfig").mkdir(parents=True, exist_ok=True)
+    server = {"ServerApp": {"jpserver_extensions": {
+        "nbgrader.server_extensions.formgrader": False, "nbgrader.server_extensions.course_list": False}}}
+    page = {"disabledExtensions": {f"@jupyter/nbgrader:{name}": True
+                                   for name in ("formgrader", "create-assignment", "course-list")}}
+    for path, data in ((learner / "jupyter_server_config.json", server),
+                       (learner / "labconfig" / "page_config.json", page)):
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        path.chmod(0o644)
+    for folder in (learner, learner / "labconfig"):
+        folder.chmod(0o755)
 
 
 def close_repository(repo: Path) -> list[str]:

@@ -336,6 +336,7 @@ def _refused_in_the_browser(story: Story, hub: Hub) -> None:
         "b_notebook": f"/user/{hub.b}/files/{COURSE}/{ASSIGNMENT}/{NOTEBOOK}.ipynb",
         "instructor_course": f"/user/{hub.instructor}/api/contents/course/notebooks",
         "gradebook": f"/user/{hub.instructor}/files/course/gradebook.db",
+        "own_formgrader": f"/user/{hub.a}/formgrader",  # instructor tools are not in a learner's server
         # Through A's own server: the repository's source notebook is outside A's root.
         "source_nb": f"/user/{hub.a}/files/..%2F..%2F{str(SOURCE_NB.relative_to('/')).replace('/', '%2F')}",
     }
