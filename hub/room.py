@@ -187,10 +187,23 @@ def remove_accounts(names: tuple[str, ...]) -> list[str]:
     removed = []
     for name in names:
         if _ours(name):
-            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, check=False)
+            _end_processes_of(pwd.getpwnam(name).pw_uid)
             _run(["userdel", "--remove", name])
             removed.append(name)
     return removed
+
+
+def _end_processes_of(uid: int) -> None:
+    """SIGKILL, by process id, each process left running as `uid` (a server the hub did not
+    stop, a kernel it left): userdel refuses an account that still runs something."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid == uid:
+                os.kill(int(entry.name), 9)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
 
 
 def _copy_course(instructor: pwd.struct_passwd, repo: Path, exchange_root: Path) -> Path:

@@ -124,10 +124,10 @@ def hub() -> Iterator[Hub]:
         env = {**os.environ, "VAULTLAB_HUB_STATE": str(base / "state"), "VAULTLAB_HUB_URL": url,
                "VAULTLAB_HUB_PORT": str(ports[1]), "VAULTLAB_PROXY_API": f"http://127.0.0.1:{ports[2]}",
                "VAULTLAB_HUB_LOG": "INFO"}
-        log = (base / "hub.log").open("w")
-        proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "jupyterhub"), "-f",
-                                 str(REPO / "hub" / "jupyterhub_config.py")],
-                                cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with (base / "hub.log").open("w") as log:
+            proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "jupyterhub"), "-f",
+                                     str(REPO / "hub" / "jupyterhub_config.py")],
+                                    cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT)
         the_hub = Hub(url=url, room=room, base=base, instructor=names["instructor"], a=names["a"],
                       b=names["b"], passwords={n: secrets.token_urlsafe(12) for n in names.values()},
                       started=started)
