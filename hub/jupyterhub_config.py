@@ -67,19 +67,28 @@ c.Authenticator.admin_users = {room.instructor}
 c.Spawner.cmd = [str(venv_bin / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
+shipped = Path(room.repo) / "jupyter"  # the labs' shipped settings (make lab / make instructor)
 c.Spawner.environment = {
     "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-    # nbgrader finds the room's exchange and course here (learners and instructor alike).
-    "JUPYTER_CONFIG_PATH": room.config_dir,
+    # nbgrader finds the room's exchange and course in the room's config (learners and
+    # instructor alike); the shipped one adds encrypted kernel transport.
+    "JUPYTER_CONFIG_PATH": f"{room.config_dir}:{shipped}",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 
 
 def _per_role(spawner) -> None:  # noqa: ANN001 - JupyterHub's Spawner
-    """Learners' servers read the learner config first: no instructor tools in their JupyterLab."""
-    if spawner.user.name != room.instructor:
-        learner = str(Path(room.config_dir) / "learner")
-        spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": f"{learner}:{room.config_dir}"}
+    """Each role's shipped JupyterLab settings; learners also read the learner config first
+    (no instructor tools in their JupyterLab or their server)."""
+    role = "instructor" if spawner.user.name == room.instructor else "learner"
+    # Rebuilt from scratch: the hub keeps a user's Spawner across restarts of their server.
+    setting = "--LabApp.app_settings_dir="
+    spawner.args = [*(a for a in spawner.args if not a.startswith(setting)),
+                    f"{setting}{shipped / role / 'settings'}"]
+    path = f"{room.config_dir}:{shipped}"
+    if role == "learner":
+        path = f"{Path(room.config_dir) / 'learner'}:{path}"
+    spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": path}
 
 
 c.Spawner.pre_spawn_hook = _per_role
@@ -95,7 +104,6 @@ c.Spawner.args = [
     "--TerminalManager.cull_interval=300",
     "--ServerApp.log_level=WARN",
     "--LabApp.news_url=None",
-    f"--LabApp.app_settings_dir={Path(room.config_dir) / 'lab'}",
 ]
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60

@@ -7,8 +7,9 @@
   no sudo, so a learner cannot read another learner's work or the instructor's files;
 - the one instructor holds the course root in their home (`~/course`: nbgrader_config.py, the
   source notebooks, later the gradebook), a copy of the repository's course made at setup;
-- nothing of the repository but what a learner's kernel must import (`.venv`, the kit
-  `course/`, `autograde/` for the self-check, `hub/`) can be read by other users: the source
+- nothing of the repository but what a learner's server must read (`.venv`, the kit
+  `course/`, `autograde/` for the self-check, the shipped Jupyter settings `jupyter/`,
+  `hub/`) can be read by other users: the source
   notebooks, `authoring/`, `tests/`, `.git` (the solutions' history) and any build output are
   closed to "others" (mode o-rwx on each top-level entry, an allow-list so a new folder is
   closed by default);
@@ -48,7 +49,7 @@ DEFAULT_STATE = Path("/srv/vaultlab-hub")
 DEFAULT_SHARED = Path("/srv/vault-lab")
 ROOM_FILE = "room.json"
 # What other users (every learner) may read in the repository: what their kernels import.
-READABLE = frozenset({".venv", "course", "autograde", "hub", "vault_lab_course.egg-info"})
+READABLE = frozenset({".venv", "course", "autograde", "hub", "jupyter", "vault_lab_course.egg-info"})
 
 
 class RoomError(Exception):
@@ -263,39 +264,35 @@ def _learner_config(config_dir: Path, exchange_root: Path, course_id: str) -> No
         f"c.Exchange.root = {str(exchange_root)!r}\n"
         "c.Exchange.path_includes_course = True\n", encoding="utf-8")
     path.chmod(0o644)
-    # JupyterLab's settings for every server of the room: no news pop-up, no update check.
-    lab = config_dir / "lab"
-    lab.mkdir(exist_ok=True)
-    lab.chmod(0o755)
-    (lab / "overrides.json").write_text(json.dumps({
-        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
-    }, indent=2) + "\n", encoding="utf-8")
-    (lab / "overrides.json").chmod(0o644)
-    # Learners' servers only (the hub puts this folder first on their JUPYTER_CONFIG_PATH):
-    # no Formgrader, Create Assignment or Course List; the Assignment List and Validate stay.
+    # Learners' servers only (the hub puts this folder first on their JUPYTER_CONFIG_PATH): the
+    # instructor's server extensions off. Their JupyterLab settings (no news, no Formgrader,
+    # Create Assignment or Course List) are the repository's shipped jupyter/learner/settings.
+    shutil.rmtree(config_dir / "lab", ignore_errors=True)  # this room's own copy, before jupyter/
     learner = config_dir / "learner"
-    (learner / "labconfig").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(learner / "labconfig", ignore_errors=True)
+    learner.mkdir(exist_ok=True)
+    learner.chmod(0o755)
     server = {"ServerApp": {"jpserver_extensions": {
         "nbgrader.server_extensions.formgrader": False, "nbgrader.server_extensions.course_list": False}}}
-    page = {"disabledExtensions": {f"@jupyter/nbgrader:{name}": True
-                                   for name in ("formgrader", "create-assignment", "course-list")}}
-    for path, data in ((learner / "jupyter_server_config.json", server),
-                       (learner / "labconfig" / "page_config.json", page)):
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        path.chmod(0o644)
-    for folder in (learner, learner / "labconfig"):
-        folder.chmod(0o755)
+    path = learner / "jupyter_server_config.json"
+    path.write_text(json.dumps(server, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o644)
 
 
 def close_repository(repo: Path) -> list[str]:
-    """Remove other users' access to every top-level entry of the repository but READABLE.
-    Returns the entries closed. The repository's own folder stays traversable (0755-ish) so
-    learners' kernels reach the venv and the kit."""
+    """Remove other users' access to every top-level entry of the repository but READABLE, and
+    let them read (and enter) the READABLE ones. Returns the entries closed. The repository's
+    own folder stays traversable so learners' servers reach the venv, the kit and settings."""
     closed = []
     for entry in sorted(repo.iterdir()):
-        if entry.name in READABLE or entry.is_symlink():
+        if entry.is_symlink():
             continue
         mode = entry.stat().st_mode & 0o7777
+        if entry.name in READABLE:  # open at the top (an older allow-list may have closed it)
+            wanted = mode | (0o005 if entry.is_dir() else 0o004)
+            if wanted != mode:
+                entry.chmod(wanted)
+            continue
         if mode & 0o007:
             entry.chmod(mode & ~0o007)
         closed.append(entry.name)

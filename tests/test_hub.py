@@ -203,6 +203,7 @@ class Story:
     instructor_view: str
     formgrader: str
     learner_view: str
+    kernel_output: str
     a_page: Any
 
 
@@ -273,6 +274,13 @@ def story(hub: Hub) -> Iterator[Story]:
         stub_cell.wait_for(timeout=90_000)
         stub_cell.scroll_into_view_if_needed()
         stub_cell.screenshot(path=str(shots / "learner-a-stub-cell.png"))
+        # A's kernel runs, as A, with the kit importable: one cell run in the browser.
+        run_cell = a.locator(".jp-CodeCell", has_text="for key, meaning in taxonomy.SOURCES.items()").first
+        run_cell.locator(".jp-InputArea-editor").click()
+        a.keyboard.press("Shift+Enter")
+        output = run_cell.locator(".jp-OutputArea-output")
+        output.first.wait_for(timeout=90_000)
+        kernel_output = output.first.inner_text()
         a.screenshot(path=str(shots / "learner-a-notebook.png"))
         learner_view = stub_cell.inner_text()
         _step(hub, "learners fetched; A answered and sees the student version")
@@ -300,6 +308,7 @@ def story(hub: Hub) -> Iterator[Story]:
         _step(hub, "learners read their feedback")
         yield Story(feedback=feedback, pending_message=pending, wrong_password_page=wrong,
                     instructor_view=instructor_view, formgrader=formgrader, learner_view=learner_view,
+                    kernel_output=kernel_output,
                     a_page=a)
         browser.close()
     kept = Path(os.environ.get("VAULTLAB_HUB_SHOTS", "/tmp/vaultlab-hub-shots"))
@@ -328,6 +337,10 @@ def _instructors_formgrader_lists_the_released_assignment(story: Story) -> None:
 def _instructor_sees_the_source_and_the_learner_only_the_student_version(story: Story) -> None:
     assert "BEGIN SOLUTION" in story.instructor_view
     assert "BEGIN SOLUTION" not in story.learner_view and "YOUR CODE HERE" in story.learner_view
+
+
+def _learners_kernel_runs_the_kit(story: Story) -> None:
+    assert "session" in story.kernel_output and "Error" not in story.kernel_output, story.kernel_output
 
 
 def _refused_in_the_browser(story: Story, hub: Hub) -> None:
@@ -386,6 +399,7 @@ def test_workshop_room_learners_work_alone_and_each_gets_their_own_feedback(stor
     _instructors_formgrader_lists_the_released_assignment(story)
     _instructor_sees_the_source_and_the_learner_only_the_student_version(story)
     _each_learner_sees_their_own_graded_feedback(story, hub)
+    _learners_kernel_runs_the_kit(story)
     # Negative: learner A reaches neither B's work, nor the source notebooks, nor the gradebook.
     _refused_in_the_browser(story, hub)
     _learner_account_cannot_read_others_files(story, hub)
@@ -486,12 +500,12 @@ def test_roster_example_is_valid() -> None:
 
 
 def test_close_repository_closes_everything_but_what_kernels_import(tmp_path: Path) -> None:
-    for name in ("notebooks", ".git", "authoring", "course", ".venv", "newfolder"):
+    for name in ("notebooks", ".git", "authoring", "course", ".venv", "newfolder", "jupyter"):
         (tmp_path / name).mkdir(mode=0o755)
-        (tmp_path / name).chmod(0o755)
+        (tmp_path / name).chmod(0o750 if name == "jupyter" else 0o755)  # closed by an older list
     (tmp_path / "gradebook.db").write_text("")
     (tmp_path / "gradebook.db").chmod(0o644)
     room.close_repository(tmp_path)
     others = {p.name: p.stat().st_mode & 0o007 for p in tmp_path.iterdir()}
     assert others == {"notebooks": 0, ".git": 0, "authoring": 0, "newfolder": 0, "gradebook.db": 0,
-                      "course": 0o005, ".venv": 0o005}
+                      "course": 0o005, ".venv": 0o005, "jupyter": 0o005}
