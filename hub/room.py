@@ -9,10 +9,11 @@
   source notebooks, later the gradebook), a copy of the repository's course made at setup;
 - nothing of the repository but what a learner's server must read (`.venv`, the kit
   `course/`, `autograde/` for the self-check, the shipped Jupyter settings `jupyter/`,
-  `hub/`) can be read by other users: the source
-  notebooks, `authoring/`, `tests/`, `.git` (the solutions' history) and any build output are
-  closed to "others" (mode o-rwx on each top-level entry, an allow-list so a new folder is
-  closed by default);
+  `hub/`) can be read by other users: the source notebooks, `authoring/`, `tests/`, `.git`
+  (the solutions' history) and any build output are closed to "others" (mode o-rwx on each
+  top-level entry, an allow-list so a new folder is closed by default);
+- every user can run the venv: the repository's own, or a hard-linked copy of it on the
+  system Python when the venv's interpreter lives in a private home (`runtime_venv`);
 - nbgrader's exchange exists at a shared root with the modes nbgrader 0.9.6 expects (root
   01777, the course folder, outbound and feedback owned by the instructor, inbound 2733), so
   no learner can create the course folder first or read another's submission;
@@ -457,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("setup", help="accounts, course root, exchange, configs (as root)")
     s.add_argument("--roster", default=str(REPO / "hub" / "roster.csv"))
-    s.add_argument("--state", default=str(DEFAULT_STATE), help="the hub's private state folder")
+    s.add_argument("--state", default=os.environ.get("VAULTLAB_HUB_STATE", str(DEFAULT_STATE)),
+                   help="the hub's private state folder (VAULTLAB_HUB_STATE)")
     s.add_argument("--shared", default=str(DEFAULT_SHARED), help="exchange and learners' config")
     s = sub.add_parser("remove-accounts", help="delete the roster's accounts this room made")
     s.add_argument("--roster", default=str(REPO / "hub" / "roster.csv"))
