@@ -35,7 +35,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "authoring" / "specs"
@@ -176,11 +178,21 @@ def build(assignment: str, *, execute: bool = True) -> Path:
     out = notebook_path(assignment)
     out.parent.mkdir(parents=True, exist_ok=True)
     if execute:
+        # CurveZMQ keys for the kernel's channels (the kernelspec declares support): no plain-TCP
+        # warning, and nothing else on the machine can talk to the build's kernel.
+        km = KernelManager(kernel_name="python3", transport_encryption="auto")
         client = NotebookClient(
-            nb, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
+            nb, km=km, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
             resources={"metadata": {"path": str(out.parent)}}, allow_errors=False,
         )
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+    # One stream output per run of prints: how the kernel chunked stdout depends on timing, and
+    # a rebuild must differ from the last one only where the course changed.
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nbformat.validate(nb)
