@@ -263,7 +263,10 @@ def _learner_config(config_dir: Path, exchange_root: Path, course_id: str) -> No
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.course_id = {course_id!r}\n"
         f"c.Exchange.root = {str(exchange_root)!r}\n"
-        "c.Exchange.path_includes_course = True\n", encoding="utf-8")
+        "c.Exchange.path_includes_course = True\n"
+        "# inbound/ is not listable and each submission's name ends in 12 random characters, so\n"
+        "# no learner can name (and read) another's submission (nbgrader's default, pinned).\n"
+        "c.ExchangeSubmit.add_random_string = True\n", encoding="utf-8")
     path.chmod(0o644)
     # Learners' servers only (the hub puts this folder first on their JUPYTER_CONFIG_PATH): the
     # instructor's server extensions off. Their JupyterLab settings (no news, no Formgrader,
