@@ -81,3 +81,31 @@ def test_refusals_say_why_in_words_too(book: ApprovalBook) -> None:
     with pytest.raises(errors.AccessDenied) as err:
         book.redeem(deploy_request(ttl=60), approval)
     assert err.value.reason and isinstance(err.value.reason, str)
+
+
+def test_each_refusal_carries_the_reason_the_vaults_decision_line_shows(book: ApprovalBook,
+                                                                         clock: ManualClock) -> None:
+    """The vault logs a refused redemption with ``detail=reason``: on-call reads these words."""
+    request = deploy_request()
+    reasons = {}
+    made_up = Approval(id="appr-9999", request_digest=request.digest(), approver="carol",
+                       approved_at=clock.now(), expires_at=clock.now() + 900)
+    spent = book.approve(request, approver="carol")
+    book.redeem(request, spent)
+    mismatched = book.approve(request, approver="carol")
+    late = book.approve(request, approver="carol")
+    for name, req, approval in [("unknown", request, made_up), ("replayed", request, spent),
+                                ("mismatch", deploy_request(intent=(("version", "6.6.6"),)), mismatched)]:
+        with pytest.raises(errors.AccessDenied) as err:
+            book.redeem(req, approval)
+        reasons[name] = (err.value.code, err.value.reason)
+    clock.advance(900)
+    with pytest.raises(errors.AccessDenied) as err:
+        book.redeem(request, late)
+    reasons["expired"] = (err.value.code, err.value.reason)
+    assert reasons == {
+        "unknown": ("approval_unknown", "this approval was not issued by the vault"),
+        "replayed": ("approval_replayed", "this approval has already been used"),
+        "mismatch": ("approval_mismatch", "the request differs from the one that was approved"),
+        "expired": ("approval_expired", "this approval has expired"),
+    }

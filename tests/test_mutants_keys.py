@@ -131,3 +131,64 @@ def test_keys_and_rings_refuse_pickling(clock: ManualClock) -> None:
 def test_jwks_repr_counts_keys_only() -> None:
     source = keys.JWKSKeys({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": "k1"}]})
     assert repr(source) == "JWKSKeys(kids=('k1',))"
+
+
+# ---------------------------------------------------------------- what each refusal says
+# A learner fixing a JWKS or a key ring reads these words, and a verifier's UnknownKeyError
+# says which key check failed: one exact message per refusal (issue 14's message-only mutants).
+
+_OKP = {"kty": "OKP", "crv": "Ed25519"}
+
+
+def _jwk(**over: object) -> dict[str, object]:
+    ring = keys.KeyRing(clock=ManualClock(), seed="messages")
+    return {**ring.jwks()["keys"][0], **over}
+
+
+@pytest.mark.parametrize(("jwks", "message"), [
+    ([], "a JWKS is a JSON object with a 'keys' list"),
+    ({"keys": [{"kty": "RSA"}]}, "JWKS may hold only Ed25519 (OKP) keys"),
+    ({"keys": [{**_OKP, "kid": ""}]}, "every JWK needs a non-empty string 'kid'"),
+    ({"keys": [_jwk(alg="RS256")]}, "a JWK's 'alg' must name an Ed25519 signature"),
+    ({"keys": [_jwk(use="enc")]}, "a JWK in a verifier's JWKS must be for signatures"),
+    ({"keys": [_jwk(), _jwk()]}, "the JWKS names one kid twice"),
+    ({"keys": [_jwk(x="AAAA")]}, "every JWK needs 'x': a canonical base64url Ed25519 public key (32 bytes)"),
+], ids=["not-an-object", "not-okp", "no-kid", "alg", "use", "kid-twice", "bad-x"])
+def test_each_jwks_refusal_says_what_a_jwks_must_be(jwks: object, message: str) -> None:
+    with pytest.raises(errors.ConfigurationError) as err:
+        keys.JWKSKeys(jwks)
+    assert str(err.value) == message
+
+
+def test_each_unknown_key_says_which_check_failed() -> None:
+    clock = ManualClock()
+    ring = keys.KeyRing(clock=clock, seed="messages")
+    jwks = keys.JWKSKeys(ring.jwks())
+    for call, message in [(lambda: ring.public_key(7), "the token names no usable key id"),
+                          (lambda: ring.public_key("nope"), "the token's key id is not trusted"),
+                          (lambda: jwks.public_key("nope"), "the token's key id is not in the JWKS")]:
+        with pytest.raises(errors.UnknownKeyError) as err:
+            call()
+        assert str(err.value) == message
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (7, "base64url text must be a str"), ("a", "not base64url"),
+    ("QR", "not the canonical base64url spelling"),
+])
+def test_each_base64url_refusal_says_why(text: object, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        keys.b64url_decode(text)
+    assert str(err.value) == message
+
+
+def test_key_objects_refuse_pickling_and_a_ring_a_non_positive_ttl_with_their_words() -> None:
+    ring = keys.KeyRing(clock=ManualClock(), seed="messages")
+    for obj, message in [(ring, "a KeyRing refuses to be pickled"),
+                         (ring.active, "a SigningKey refuses to be pickled")]:
+        with pytest.raises(TypeError) as err:
+            obj.__reduce__()
+        assert str(err.value) == message
+    with pytest.raises(errors.ConfigurationError) as err:
+        keys.KeyRing(clock=ManualClock(), max_token_ttl=0)
+    assert str(err.value) == "max_token_ttl must be positive"

@@ -178,3 +178,96 @@ def test_all_of_narrowing_only_the_scopes_says_narrowed() -> None:
     r = request(scopes=("tickets:read", "tickets:comment"))
     d = AllOf(GrantPolicy([grant()]), GrantPolicy([grant(scopes=("tickets:read",))])).decide(r, now=NOW)
     assert (d.code, d.ttl, d.scopes) == (policy.ALLOW_NARROWED, 120, ("tickets:read",))
+
+
+# --- what each decision and refusal says ------------------------------------------------------------
+# A decision's reason is the ``detail`` of the vault's decision line, and a refused request's
+# reason is what the learner's notebook prints: each is asserted exactly (issue 14's
+# message-only mutants).
+
+
+def _reason(decision: Decision) -> tuple[str, str]:
+    return decision.code.value, decision.reason
+
+
+def test_each_grant_decision_says_what_was_granted_or_why_not() -> None:
+    expired = GrantPolicy([grant(expires_at=NOW)])
+    approval = GrantPolicy([grant(needs_approval=True)])
+    plain = GrantPolicy([grant()])
+    assert _reason(expired.decide(request(), now=NOW)) == (
+        "grant_expired", "the only grant for this request was a temporary exception that has ended")
+    assert _reason(approval.decide(request(), now=NOW)) == (
+        "needs_approval", "allowed only with a human approval of this exact request")
+    assert _reason(plain.decide(request(), now=NOW)) == (
+        "allow", "granted ['tickets:read'] on 'tickets' for 120s")
+    narrowed = plain.decide(request(scopes=("tickets:read", "tickets:close"), ttl=900), now=NOW)
+    assert _reason(narrowed) == (
+        "allow_narrowed", "granted ['tickets:read'] on 'tickets' for 300s; dropped ungranted scopes "
+                          "['tickets:close'] and capped ttl from 900s to 300s")
+
+
+def test_each_combined_decision_says_which_rules_decided() -> None:
+    plain, other = GrantPolicy([grant()]), GrantPolicy([grant(scopes=("tickets:comment",))])
+    none = GrantPolicy([])
+    assert _reason(AllOf().decide(request(), now=NOW)) == ("empty_policy", "an empty policy allows nothing")
+    assert _reason(AnyOf().decide(request(), now=NOW)) == ("empty_policy", "an empty policy allows nothing")
+    both = request(scopes=("tickets:read", "tickets:comment"))
+    assert _reason(AllOf(GrantPolicy([grant(scopes=("tickets:read",))]), other).decide(both, now=NOW)) == (
+        "scope_not_granted", "the policies share no granted scope")
+    denied = AllOf(plain, none).decide(request(), now=NOW)
+    assert _reason(denied) == ("no_grant", "not every rule allows (1 of 2 rules deny): rule 2 (no_grant): "
+                                           + none.decide(request(), now=NOW).reason)
+    nobody = AnyOf(none, none).decide(request(), now=NOW)
+    one = none.decide(request(), now=NOW).reason
+    assert _reason(nobody) == ("no_grant", f"no rule allows (2 of 2 rules deny): rule 1 (no_grant): {one}; "
+                                           f"rule 2 (no_grant): {one}")
+    assert _reason(AllOf(plain, GrantPolicy([grant(needs_approval=True)])).decide(request(), now=NOW)) == (
+        "needs_approval", "allowed only with a human approval of this exact request")
+    assert _reason(AllOf(plain, plain).decide(request(), now=NOW)) == (
+        "allow", "granted ['tickets:read'] on 'tickets' for 120s")
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"intent": "version=1"}, "the request's intent must be a list of (name, value) pairs"),
+    ({"intent": [("version",)]}, "the request's intent must be a list of (name, value) pairs"),
+    ({"intent": [(1, "x")]}, "the request's intent names an argument with a non-string"),
+    ({"intent": [("v", [1])]}, "the request's intent argument 'v' must be a JSON scalar (string, integer, "
+                               "finite number, boolean or null)"),
+    ({"scopes": "tickets:read"}, "the request's scopes must be a list of strings"),
+    ({"ttl": 1.5}, "the request's ttl must be a whole number of seconds"),
+    ({"user": ""}, "the request's user must be a non-empty string"),
+])
+def test_each_malformed_request_says_what_is_wrong(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidRequestError) as err:
+        request(**changes)
+    assert err.value.reason == message
+
+
+def test_validation_denials_say_what_is_wrong() -> None:
+    plain = GrantPolicy([grant()])
+    for changes, reason in [({"scopes": ()}, "the request must name concrete scopes, as a list"),
+                            ({"ttl": 0}, "the request's ttl must be a positive number of seconds")]:
+        assert _reason(plain.decide(request(**changes), now=NOW)) == ("invalid_request", reason)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({1: "x"}, "the value has a key that is not a string"),
+    ([float("nan")], "the value holds a number JSON cannot carry (NaN or infinity)"),
+    (10 ** 5000, "the value cannot be written as canonical JSON"),
+], ids=["non-str-key", "nan", "huge-int"])
+def test_canonical_json_says_what_it_cannot_carry(value: object, message: str) -> None:
+    with pytest.raises(InvalidRequestError) as err:
+        policy.canonical_json(value)
+    assert err.value.reason == message
+
+
+def test_call_arguments_that_are_no_object_or_no_json_say_so() -> None:
+    with pytest.raises(InvalidRequestError) as err:
+        policy.intent_digest(["not", "an", "object"])  # type: ignore[arg-type]
+    assert err.value.reason == "the call's arguments must be a JSON object"
+    with pytest.raises(InvalidRequestError) as err:
+        policy.intent_digest({"a": [{"b": float("inf")}]})
+    assert err.value.reason == "the call's arguments holds a number JSON cannot carry (NaN or infinity)"
+    with pytest.raises(InvalidRequestError) as err:
+        request(intent=[("n", 10 ** 5000)])
+    assert err.value.reason == "the request cannot be written as canonical JSON"

@@ -469,3 +469,78 @@ def test_cache_hit_skips_the_signature_check_but_not_the_key_lookup(keyring, clo
     uncached.verify(token)
     with pytest.raises(errors.BadSignatureError):
         uncached.verify(token)
+
+
+# --- what each refusal says ------------------------------------------------------------------------
+# The verifier's errors are what a tool's log line and a learner's notebook show: each failure
+# names its check in words of its own (issue 14's message-only mutants), asserted exactly here.
+
+class _X25519Keys:
+    """A key source that hands back a key of the wrong kind (an X25519 public key)."""
+
+    def public_key(self, kid: object):
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+        return X25519PrivateKey.generate().public_key()
+
+
+def _refusal(call) -> tuple[str, str]:
+    with pytest.raises((errors.VaultLabError, TypeError)) as err:
+        call()
+    return type(err.value).__name__, str(err.value)
+
+
+def test_each_verifier_refusal_says_which_check_failed(keyring, clock):
+    good = tokens.issue(make_claims(clock), keyring.active)
+    v = verifier(keyring, clock)
+    head, body, sig = good.split(".")
+    refusals = {
+        "empty sub": lambda: v.verify(signed(payload_with(clock, sub=""), keyring)),
+        "float exp": lambda: v.verify(signed(payload_with(clock, exp=float(clock.now() + 300)), keyring)),
+        "act": lambda: v.verify(signed(payload_with(clock, act={"sub": ""}), keyring)),
+        "scope": lambda: v.verify(signed(payload_with(clock, scope=["tickets:read"]), keyring)),
+        "order": lambda: v.verify(signed(payload_with(clock, nbf=clock.now() - 10), keyring)),
+        "cap": lambda: v.verify(signed(payload_with(clock, exp=clock.now() + 7200), keyring)),
+        "signature": lambda: v.verify(f"{head}.{body}.{keys.b64url(b'x' * 64)}"),
+        "algorithm": lambda: v.verify(signed(payload_with(clock), keyring, alg="HS256")),
+        "key kind": lambda: verifier(_X25519Keys(), clock).verify(good),
+        "extension": lambda: v.verify(signed(payload_with(clock), keyring, crit=["exp"])),
+        "parts": lambda: v.verify("a.b"),
+        "size": lambda: v.verify(""),
+        "audience": lambda: verifier(keyring, clock, audience="payments").verify(good),
+        "issuer": lambda: verifier(keyring, clock, issuer="https://other.example").verify(good),
+        "no issuer": lambda: verifier(keyring, clock, issuer=""),
+        "max_ttl": lambda: verifier(keyring, clock, max_ttl=0),
+        "verified outside": lambda: tokens.VerifiedToken(claims=make_claims(clock), kid="k", _proof=object()),
+    }
+    said = {name: _refusal(call) for name, call in refusals.items()}
+    assert said == {
+        "empty sub": ("InvalidClaimError", "claim 'sub' must be a non-empty string"),
+        "float exp": ("InvalidClaimError", "claim 'exp' must be an integer timestamp"),
+        "act": ("InvalidClaimError", "claim 'act' must be an object with a non-empty 'sub'"),
+        "scope": ("InvalidClaimError", "claim 'scope' must be a space-separated string"),
+        "order": ("InvalidClaimError", "claim 'exp' must come after nbf, which must not precede iat"),
+        "cap": ("InvalidClaimError", "claim 'exp' lifetime exceeds the verifier's cap"),
+        "signature": ("BadSignatureError", "the signature does not match: the token was altered or forged"),
+        "algorithm": ("DisallowedAlgorithmError",
+                      "the token's algorithm is not accepted (only EdDSA/Ed25519)"),
+        "key kind": ("DisallowedAlgorithmError",
+                     "the token's algorithm is not accepted (only EdDSA over Ed25519)"),
+        "extension": ("MalformedTokenError", "the token header asks for an extension this verifier refuses"),
+        "parts": ("MalformedTokenError", "a token has exactly three dot-separated parts"),
+        "size": ("MalformedTokenError", "a token is a non-empty string of at most 8 KiB"),
+        "audience": ("WrongAudienceError", "the token was issued for a different tool"),
+        "issuer": ("WrongIssuerError", "the token was not issued by the trusted vault"),
+        "no issuer": ("ConfigurationError", "a verifier needs an issuer and an audience"),
+        "max_ttl": ("ConfigurationError", "max_ttl must be positive"),
+        "verified outside": ("TypeError", "only a Verifier creates a VerifiedToken"),
+    }
+
+
+def test_expired_and_not_yet_valid_say_so(keyring, clock):
+    v = verifier(keyring, clock, leeway=0)
+    early = tokens.issue(make_claims(clock, nbf=clock.now() + 60, exp=clock.now() + 120), keyring.active)
+    assert _refusal(lambda: v.verify(early)) == ("NotYetValidError", "the token is not valid yet")
+    late = tokens.issue(make_claims(clock), keyring.active)
+    clock.advance(301)
+    assert _refusal(lambda: v.verify(late)) == ("ExpiredTokenError", "the token has expired")
