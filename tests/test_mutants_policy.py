@@ -271,3 +271,48 @@ def test_call_arguments_that_are_no_object_or_no_json_say_so() -> None:
     with pytest.raises(InvalidRequestError) as err:
         request(intent=[("n", 10 ** 5000)])
     assert err.value.reason == "the request cannot be written as canonical JSON"
+
+
+def _config_error(make) -> str:
+    with pytest.raises(ConfigurationError) as err:
+        make()
+    return str(err.value)
+
+
+def test_each_bad_grant_says_which_field_and_why() -> None:
+    said = [_config_error(lambda changes=changes: grant(**changes)) for changes in (
+        {"tasks": ()}, {"expires_at": 1.5}, {"needs_approval": 1}, {"note": 5},
+        {"scopes": ("tickets: read",)}, {"scopes": ("tickets:*",)})]
+    assert said == [
+        "grant field 'tasks' needs at least one entry",
+        "grant field 'expires_at' must be a Unix time in whole seconds, or None",
+        "grant field 'needs_approval' must be true or false",
+        "grant field 'note' must be a string",
+        "grant field 'scopes' contains whitespace ('tickets: read')",
+        "grant field 'scopes' is a wildcard ('tickets:*'); grants are exact",
+    ]
+
+
+def test_each_inconsistent_decision_says_what_contradicts_what() -> None:
+    r = request()
+    Outcome = policy.Outcome
+    said = [_config_error(make) for make in (
+        lambda: Decision(code="allow", reason="x", request=r, allowed=False, needs_approval=True),
+        lambda: Decision(code="allow", reason="x", request=r),
+        lambda: Decision(code="allow", reason="x", request=r, outcome=Outcome.ALLOW, needs_approval=True),
+        lambda: Decision(code="nope", reason="x", request=r, outcome=Outcome.ALLOW),
+        lambda: Decision(code="no_grant", reason="x", request=r, outcome=Outcome.ALLOW),
+        lambda: Decision(code="needs_approval", reason="x", request=r, outcome=Outcome.ALLOW),
+    )]
+    assert said == [
+        "a decision cannot be denied and need approval: pick one outcome",
+        "a decision needs an outcome (or allowed=)",
+        "needs_approval=True contradicts outcome 'allow'",
+        f"'nope' is not a reason code of the policy (one of {list(policy.REASON_CODES)})",
+        "code 'no_grant' contradicts the outcome 'allow'",
+        "code 'needs_approval' on a decision that does not need approval",
+    ]
+    decision = GrantPolicy([grant()]).decide(r, now=NOW)
+    with pytest.raises(policy.FrozenInstanceError) as err:
+        decision.ttl = 3600  # type: ignore[misc]
+    assert str(err.value) == "cannot assign to field 'ttl'"
