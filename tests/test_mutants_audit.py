@@ -1,0 +1,175 @@
+"""Access log: what a verification failure tells on-call, and the rules of a line (issue 14).
+
+Mutation testing (its first run over ``course/audit.py``) found the verifier's answers pinned
+by class only: which line a broken chain is reported at and why (a changed ``prev``, a hash
+that does not match, a MAC that does not verify, a published head not found) could change
+unnoticed, as could the checkpoint's signed bytes, the 16-byte minimum of the log key, the
+longest-first replacement of secret fields, and each refusal of :meth:`AccessLog.append`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from course import audit
+from course.audit import GENESIS, AccessLog, Checkpoint, canonical_json, verify_chain, verify_checkpoint
+from course.clock import ManualClock
+from course.errors import AuditError, BadCheckpointError, ChainBrokenError, ConfigurationError
+from tests.test_audit import CHAIN_KEY, KEY, new_log, story, valid_lines  # the suite's own helpers
+
+
+def _broken(lines, **kw) -> tuple[int, str]:
+    with pytest.raises(ChainBrokenError) as err:
+        verify_chain(lines, **kw)
+    return err.value.line, str(err.value)
+
+
+def _rewritten(line: str, **changes: object) -> str:
+    """The line with ``changes`` made and its hash recomputed over them (its MAC left stale)."""
+    record = json.loads(line)
+    record.update(changes)
+    body = {k: v for k, v in record.items() if k not in ("hash", "mac")}
+    record["hash"] = audit._line_hash(record["prev"], body)
+    return canonical_json(record)
+
+
+def test_each_broken_chain_names_its_line_and_what_is_wrong() -> None:
+    lines = list(valid_lines())
+    record = json.loads(lines[1])
+    cases = {
+        "not json": [lines[0], "{not json"],
+        "not an object": [lines[0], "[1, 2]"],
+        "not canonical": [lines[0], json.dumps(record, indent=1)],
+        "prev": [lines[0], _rewritten(lines[1], prev="0" * 64)],
+        "hash": [lines[0], canonical_json({**record, "detail": "edited"})],
+    }
+    why = {name: _broken(case) for name, case in cases.items()}
+    assert why == {
+        "not json": (2, "hash chain broken at line 2: line is not valid JSON"),
+        "not an object": (2, "hash chain broken at line 2: line is not a JSON object"),
+        "not canonical": (2, "hash chain broken at line 2: line is not in canonical form (edited by hand?)"),
+        "prev": (2, "hash chain broken at line 2: prev does not match the previous line's hash"),
+        "hash": (2, "hash chain broken at line 2: hash does not match the line's content"),
+    }
+    rehashed = [lines[0], _rewritten(lines[1], detail="rewritten with the hash recomputed"), *lines[2:]]
+    assert _broken(rehashed[:2] + [_rewritten(x, prev=json.loads(rehashed[1])["hash"]) for x in lines[2:3]],
+                   chain_key=CHAIN_KEY) == (
+        2, "hash chain broken at line 2: mac does not verify: the line was not written by the log "
+           "(rehashed?)")
+    assert _broken(12345) == (1, "hash chain broken at line 1: not an iterable of lines")
+    assert _broken(lines, head="ABC") == (1, "hash chain broken at line 1: head must be 64 lower-case hex "
+                                              "digits")
+    assert _broken(lines[:2], head=json.loads(lines[3])["hash"]) == (
+        3, "hash chain broken at line 3: published head not found: log truncated or rewritten")
+
+
+def test_a_checkpoint_signs_its_documented_bytes_and_says_what_failed() -> None:
+    key = Ed25519PrivateKey.generate()
+    log, clock = new_log(checkpoint_key=key)
+    story(log, clock)
+    cp = log.checkpoint()
+    assert cp.signed_bytes() == (b"vault-lab/audit-checkpoint/v1\n"
+                                 + f'{{"count":{cp.count},"head":"{cp.head}","time":{cp.time}}}'.encode())
+    public = key.public_key()
+    lines = list(log.lines())
+    assert verify_checkpoint(lines, cp, public, chain_key=CHAIN_KEY) == len(lines)
+    with pytest.raises(ConfigurationError) as err:
+        verify_checkpoint(lines, cp, public, chain_key=b"short")
+    assert str(err.value) == "chain_key must be the 32 bytes derive_chain_key returns"
+    with pytest.raises(TypeError) as err:
+        verify_checkpoint(lines, cp, "not a key")  # type: ignore[arg-type]
+    assert str(err.value) == "public_key must be an Ed25519PublicKey"
+    forged = Checkpoint(count=cp.count, head=cp.head, time=cp.time + 1, signature=cp.signature)
+    with pytest.raises(BadCheckpointError) as err:
+        verify_checkpoint(lines, forged, public)
+    assert str(err.value) == ("checkpoint signature does not verify under the trusted public key: "
+                              "forged or altered")
+    changed = [lines[0], _rewritten(lines[1], detail="x"), *lines[2:]]
+    relinked = changed[:2]
+    for line in changed[2:]:
+        relinked.append(_rewritten(line, prev=json.loads(relinked[-1])["hash"]))
+    with pytest.raises(ChainBrokenError) as err:
+        verify_checkpoint(relinked, cp, public)
+    assert (err.value.line, str(err.value)) == (cp.count, (
+        f"hash chain broken at line {cp.count}: the first {cp.count} lines do not hash to the checkpoint's "
+        "head: this line or one before it was changed"))
+    with pytest.raises(ChainBrokenError) as err:
+        verify_checkpoint(lines[:-1], cp, public)
+    assert str(err.value) == (f"hash chain broken at line {cp.count}: the checkpoint covers {cp.count} "
+                              "lines: log truncated")
+
+
+def test_a_log_key_of_16_bytes_is_enough_and_15_is_not() -> None:
+    assert len(audit.derive_chain_key(b"k" * 16)) == 32
+    with pytest.raises(ConfigurationError) as err:
+        audit.derive_chain_key(b"k" * 15)
+    assert str(err.value) == "hmac_key must be at least 16 bytes"
+
+
+def test_the_longest_secret_field_is_replaced_first() -> None:
+    log, _ = new_log()
+    short, long = "zz-secret-1", "azz-secret-1"  # the short one inside the long one, sorting after it
+    event = log.append("tool_call", tenant="acme", decision="allow", reason="ok",
+                       detail=f"sent {long} then {short}", secret_fields={"a": short, "b": long})
+    assert event.detail == f"sent {log.fingerprint(long)} then {log.fingerprint(short)}"
+
+
+def test_append_keeps_an_empty_reason_and_refuses_what_breaks_its_rules() -> None:
+    log, _ = new_log()
+    assert log.append("revoke", tenant="acme", reason="revoke_tenant").detail == ""
+    assert log.append("session", tenant="acme").reason == ""
+    refusals = {
+        "clash": lambda: log.append("tool_call", decision="allow", reason="ok", facts={"k": "v"},
+                                    secret_fields={"k": "secret-value-1"}),
+        "empty secret": lambda: log.append("tool_call", decision="allow", reason="ok",
+                                           secret_fields={"k": ""}),
+        "name not str": lambda: log.append("tool_call", decision="allow", reason="ok",
+                                           secret_fields={1: "secret-value-1"}),
+        "not a mapping": lambda: log.append("tool_call", decision="allow", reason="ok",
+                                            secret_fields=["secret-value-1"]),
+        "field type": lambda: log.append("session", tenant=5),
+    }
+    said = {}
+    for name, call in refusals.items():
+        with pytest.raises((AuditError, TypeError)) as err:
+            call()
+        said[name] = (type(err.value).__name__, str(err.value))
+    assert said == {
+        "clash": ("AuditError", "fact 'k' given both as a fact and as a secret field"),
+        "empty secret": ("TypeError", "secret_fields maps a str name to a non-empty str or Secret"),
+        "name not str": ("TypeError", "secret_fields maps a str name to a non-empty str or Secret"),
+        "not a mapping": ("TypeError", "secret_fields must be a mapping of name -> secret"),
+        "field type": ("TypeError", "tenant must be a str or None, not int"),
+    }
+    with pytest.raises(TypeError) as err:
+        log.fingerprint("")
+    assert str(err.value) == "a fingerprinted value must be a non-empty str or Secret"
+
+
+class _Raising:
+    def redact(self, text: str) -> str:
+        raise ValueError(f"cannot redact {text}")
+
+
+class _NotText:
+    def redact(self, text: str) -> object:
+        return 7
+
+
+def test_a_failing_redactor_or_a_closed_log_refuses_the_write_and_says_so() -> None:
+    clock = ManualClock()
+    for redactor, message in [(_Raising(), "redactor raised ValueError"),
+                              (_NotText(), "redactor must return a str")]:
+        log = AccessLog(clock=clock, hmac_key=KEY, redactor=redactor)
+        with pytest.raises(AuditError) as err:
+            log.append("session", tenant="acme")
+        assert str(err.value) == message and len(log) == 0
+    log = AccessLog(clock=clock, hmac_key=KEY)
+    log.close()
+    with pytest.raises(AuditError) as err:
+        log.append("session", tenant="acme")
+    assert str(err.value) == "this access log is closed or failed; open it again"
+    assert log.head() == GENESIS
