@@ -173,3 +173,67 @@ def test_a_failing_redactor_or_a_closed_log_refuses_the_write_and_says_so() -> N
         log.append("session", tenant="acme")
     assert str(err.value) == "this access log is closed or failed; open it again"
     assert log.head() == GENESIS
+
+
+@pytest.mark.parametrize(("kwargs", "said"), [
+    ({"event": "Issue"}, ("AuditError", "event must be a lower-case name such as 'issue' or 'tool_call'")),
+    ({"event": "session", "reason": None}, ("TypeError", "reason and detail must be str")),
+    ({"event": "session", "expires": 1.5}, ("TypeError", "expires must be an int or None")),
+    ({"event": "tool_call", "decision": "maybe"}, ("AuditError", "decision must be 'allow', 'deny' or None")),
+    ({"event": "decision"}, ("AuditError", "a decision event must say allow or deny")),
+    ({"event": "issue", "jti": "tok-1"}, ("AuditError", "an issue event must carry jti and expires")),
+    ({"event": "issue", "expires": 10}, ("AuditError", "an issue event must carry jti and expires")),
+    ({"event": "revoke", "reason": "because"},
+     ("AuditError", f"a revoke event's reason must be one of {sorted(audit.REVOKE_REASONS)}")),
+    ({"event": "revoke", "reason": "revoke_jti"}, ("AuditError", "a revoke_jti event must set jti")),
+], ids=["event", "reason", "expires", "decision", "decision-missing", "issue-no-expires", "issue-no-jti",
+        "revoke-reason", "revoke-field"])
+def test_each_rule_of_a_line_is_refused_in_its_own_words(kwargs: dict, said: tuple[str, str]) -> None:
+    log, _ = new_log()
+    fields = dict(kwargs)
+    with pytest.raises((AuditError, TypeError)) as err:
+        log.append(fields.pop("event"), **fields)
+    assert (type(err.value).__name__, str(err.value)) == said and len(log) == 0
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ({"extra": 1}, "record does not have exactly the log's fields"),
+    ({"v": 99}, "unknown format version"),
+    ({"seq": "1"}, "seq and time must be integers"),
+    ({"event": "Decision"}, "event must be a lower-case name"),
+    ({"tenant": 7}, "identity fields must be strings or null"),
+    ({"scopes": "tickets:read"}, "scopes must be a list of strings"),
+    ({"expires": "soon"}, "expires must be an integer or null"),
+    ({"decision": "maybe"}, "decision must be allow, deny or null"),
+    ({"reason": None}, "reason and detail must be strings"),
+    ({"facts": {}}, "facts must be a list"),
+    ({"facts": [["a"]]}, "each fact must be a [name, value] pair of strings"),
+    ({"facts": [["b", "1"], ["a", "2"]]}, "facts must be sorted by name, without duplicates"),
+    ({"mac": "XYZ"}, "prev, hash and mac must be 64 lower-case hex digits"),
+], ids=lambda v: str(v)[:20])
+def test_each_malformed_line_is_reported_in_its_own_words(change: dict, why: str) -> None:
+    lines = list(valid_lines())
+    record = {**json.loads(lines[0]), **change}
+    assert _broken([canonical_json(record), *lines[1:]]) == (1, f"hash chain broken at line 1: {why}")
+
+
+def test_each_malformed_checkpoint_is_reported_in_its_own_words() -> None:
+    key = Ed25519PrivateKey.generate()
+    log, clock = new_log(checkpoint_key=key)
+    story(log, clock)
+    cp = log.checkpoint()
+    cases = [
+        ("not a checkpoint", "not a Checkpoint"),
+        (Checkpoint(count=-1, head=cp.head, time=cp.time, signature=cp.signature),
+         "checkpoint count and time must be integers, count >= 0"),
+        (Checkpoint(count=cp.count, head="ABC", time=cp.time, signature=cp.signature),
+         "checkpoint head must be 64 lower-case hex digits"),
+        (Checkpoint(count=0, head=cp.head, time=cp.time, signature=cp.signature),
+         "checkpoint head is GENESIS exactly when count is 0"),
+        (Checkpoint(count=cp.count, head=cp.head, time=cp.time, signature="ab"),
+         "checkpoint signature must be 128 lower-case hex digits"),
+    ]
+    for checkpoint, message in cases:
+        with pytest.raises(BadCheckpointError) as err:
+            verify_checkpoint(log.lines(), checkpoint, key.public_key())  # type: ignore[arg-type]
+        assert str(err.value) == message
