@@ -237,3 +237,49 @@ def test_each_malformed_checkpoint_is_reported_in_its_own_words() -> None:
         with pytest.raises(BadCheckpointError) as err:
             verify_checkpoint(log.lines(), checkpoint, key.public_key())  # type: ignore[arg-type]
         assert str(err.value) == message
+
+
+def test_an_incident_summary_gives_on_call_every_field_and_both_red_flags() -> None:
+    log, clock = new_log()
+    t0 = clock.now()
+    log.append("decision", tenant="acme", user="u-bo", agent="agent-2", session="s-2", task="triage",
+               tool="tickets", scopes=("tickets:read",), decision="allow", reason="granted")
+    clock.advance(1)
+    log.append("issue", tenant="acme", user="u-bo", agent="agent-2", session="s-2", tool="tickets",
+               scopes=("tickets:read",), jti="tok-A", expires=clock.now() + 60, reason="granted")
+    clock.advance(1)
+    call = dict(tenant="acme", agent="agent-2", session="s-2", tool="tickets", jti="tok-A",
+                decision="allow", reason="ok")
+    log.append("tool_call", **call)
+    clock.advance(1)
+    log.append("revoke", jti="tok-A", reason="revoke_jti", detail="leaked")
+    clock.advance(1)
+    log.append("tool_call", **call)  # after its revocation: a red flag
+    log.append("issue", tenant="acme", user="u-bo", agent="agent-2", session="s-2", tool="payments",
+               scopes=("payments:read",), jti="tok-B", expires=clock.now() + 100, reason="granted")
+    clock.advance(70)
+    log.append("tool_call", **call)  # after its expiry too
+    log.append("tool_call", tenant="acme", agent="agent-2", session="s-2", tool="payments", jti="tok-B",
+               decision="deny", reason="scope", detail="no charge scope")
+    used = [{"seq": seq, "time": t0 + dt, "jti": "tok-A", "tool": "tickets", "decision": "allow",
+             "reason": "ok"} for seq, dt in ((3, 2), (5, 4), (7, 74))]
+    assert log.incident_summary("s-2") == {
+        "session": "s-2", "tenants": ["acme"], "agents": ["agent-2"], "users": ["u-bo"],
+        "tools": ["payments", "tickets"], "first_seen": t0, "last_seen": t0 + 74, "events": 7,
+        "issued": [{"seq": 2, "time": t0 + 1, "jti": "tok-A", "tool": "tickets", "scopes": ["tickets:read"],
+                    "expires": t0 + 61},
+                   {"seq": 6, "time": t0 + 4, "jti": "tok-B", "tool": "payments",
+                    "scopes": ["payments:read"], "expires": t0 + 104}],
+        "used": [*used, {"seq": 8, "time": t0 + 74, "jti": "tok-B", "tool": "payments", "decision": "deny",
+                         "reason": "scope"}],
+        "denied": [{"seq": 8, "time": t0 + 74, "event": "tool_call", "tool": "payments", "reason": "scope",
+                    "detail": "no charge scope"}],
+        "revocations": [{"seq": 4, "time": t0 + 3, "reason": "revoke_jti", "detail": "leaked"}],
+        "revoked_tokens": ["tok-A"], "live_at": t0 + 74, "live_tokens": ["tok-B"],
+        "used_after_revocation": [5, 7], "used_after_expiry": [7],
+    }
+    assert [e.jti for e in log.live_tokens(t0 + 2)] == ["tok-A"]  # before its revocation
+    assert log.incident_summary("s-2", at=t0 + 5)["live_tokens"] == ["tok-B"]
+    with pytest.raises(ValueError) as err:
+        log.decisions("maybe")
+    assert str(err.value) == "decision must be None, 'allow' or 'deny'"
