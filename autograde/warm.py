@@ -516,6 +516,18 @@ def _private_base() -> Path | None:
     return base
 
 
+def _forget_stale(base: Path) -> None:
+    """Remove the sockets of grading processes that are gone (a killed worker's)."""
+    for path in base.glob("*.sock*"):
+        try:
+            os.kill(int(path.name.split(".")[0]), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        except (ValueError, OSError):
+            continue
+
+
 class WarmServer:
     """The fork server of one grading process, confined as `sandbox` says."""
 
@@ -523,6 +535,7 @@ class WarmServer:
         base = _private_base()
         if base is None or not sandbox.confined:
             raise WarmUnavailable("no private folder for the warm server's socket")
+        _forget_stale(base)
         self.sandbox = sandbox
         self.path = socket_path(kind=kind)
         self.tmp: str | None = None
