@@ -283,3 +283,60 @@ def test_an_incident_summary_gives_on_call_every_field_and_both_red_flags() -> N
     with pytest.raises(ValueError) as err:
         log.decisions("maybe")
     assert str(err.value) == "decision must be None, 'allow' or 'deny'"
+
+
+def test_each_unreadable_log_or_checkpoint_text_is_reported_in_its_own_words() -> None:
+    lines = list(valid_lines())
+    text = "\n".join(lines) + "\n"
+    assert _broken(b"\xff\xfe" + text.encode()) == (1, "hash chain broken at line 1: log is not UTF-8 text")
+    assert _broken([lines[0], b"\xff"]) == (2, "hash chain broken at line 2: line is not UTF-8 text")
+    assert _broken([lines[0], 7]) == (2, "hash chain broken at line 2: line is not text")
+    assert _broken(text.rstrip("\n")) == (len(lines), f"hash chain broken at line {len(lines)}: last line "
+                                                      "has no newline (a torn write)")
+    assert verify_chain([lines[0].encode(), *lines[1:]]) == len(lines)  # bytes lines are read as UTF-8
+    for raw, message in [("{", "checkpoint is not valid JSON"),
+                         ('{"count": 1}', "checkpoint does not have exactly the checkpoint's fields")]:
+        with pytest.raises(BadCheckpointError) as err:
+            Checkpoint.from_json(raw)
+        assert str(err.value) == message
+
+
+def test_each_bad_argument_of_the_log_is_refused_in_its_own_words() -> None:
+    log, _ = new_log()
+    refusals = [
+        (lambda: log.append("session", scopes="tickets:read"),
+         "scopes must be an iterable of str, not one str"),
+        (lambda: log.append("session", scopes=[1]), "every scope must be a str"),
+        (lambda: log.append("session", facts=[("a", "b")]), "facts must be a mapping of name -> value"),
+        (lambda: log.append("session", facts={1: "x"}), "fact names must be str"),
+        (lambda: log.append("session", facts={"a": 1.5}),
+         "fact 'a' must be str, int, bool or None, not float"),
+        (lambda: log.append("session", user=5), "user must be a str or None, not int"),
+    ]
+    for call, message in refusals:
+        with pytest.raises(TypeError) as err:
+            call()
+        assert str(err.value) == message
+    clock = ManualClock()
+    for kwargs, message in [({"checkpoint_key": "key"}, "checkpoint_key must be an Ed25519PrivateKey"),
+                            ({"redactor": object()}, "redactor must have a redact(text) -> text method")]:
+        with pytest.raises(ConfigurationError) as err:
+            AccessLog(clock=clock, hmac_key=KEY, **kwargs)
+        assert str(err.value) == message
+    with pytest.raises(audit.CheckpointKeyMissingError) as err:
+        log.checkpoint()
+    assert str(err.value) == "this access log has no checkpoint_key; it cannot sign a checkpoint"
+
+
+def test_a_read_back_event_keeps_its_scopes_facts_and_types() -> None:
+    log, clock = new_log()
+    log.append("decision", tenant="acme", scopes=("b:read", "a:read"), decision="allow", reason="ok",
+               facts={"ttl": 300, "flag": True, "none": None, "name": "x"})
+    [event] = log.events()
+    assert event.scopes == ("b:read", "a:read")
+    assert dict(event.facts) == {"flag": "true", "name": "x", "none": "null", "ttl": "300"}
+    cp_key = Ed25519PrivateKey.generate()
+    signed, clock2 = new_log(checkpoint_key=cp_key)
+    clock2.advance(7)
+    cp = signed.checkpoint()
+    assert (cp.count, cp.head, cp.time) == (0, GENESIS, clock2.now())
