@@ -340,3 +340,15 @@ def test_a_read_back_event_keeps_its_scopes_facts_and_types() -> None:
     clock2.advance(7)
     cp = signed.checkpoint()
     assert (cp.count, cp.head, cp.time) == (0, GENESIS, clock2.now())
+
+
+def test_a_reopened_log_reads_back_its_events_with_tuples(tmp_path) -> None:
+    path = tmp_path / "access.log"
+    log, clock = new_log(path)
+    story(log, clock)
+    written = log.events()
+    log.close()
+    again, _ = new_log(path)
+    assert again.events() == written
+    assert isinstance(again.events()[1].scopes, tuple) and isinstance(again.events()[0].facts, tuple)
+    again.close()
