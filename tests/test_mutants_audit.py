@@ -352,3 +352,9 @@ def test_a_reopened_log_reads_back_its_events_with_tuples(tmp_path) -> None:
     assert again.events() == written
     assert isinstance(again.events()[1].scopes, tuple) and isinstance(again.events()[0].facts, tuple)
     again.close()
+
+
+def test_canonical_json_refuses_nan_and_writes_ascii_only() -> None:
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
+    assert canonical_json({"b": "é", "a": [1, 2]}) == '{"a":[1,2],"b":"\\u00e9"}'
