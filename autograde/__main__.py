@@ -126,7 +126,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench, run_course_bench
 
     if args.course:
-        result = run_course_bench(students=args.students or 2, workers=args.workers, keep=args.keep)
+        result = run_course_bench(students=args.students or 3, workers=args.workers, keep=args.keep)
     else:
         result = run_bench(students=args.students or 16, workers=args.workers, source=args.source,
                            keep=args.keep)
@@ -177,7 +177,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="plain serial nbgrader vs our grade, same class, one run")
     s.add_argument("--students", type=int, default=None,
-                   help="submissions in the class (16; with --course, per assignment: 2)")
+                   help="submissions in the class (16; with --course, per assignment: 3, honest, blank and "
+                        "planted mistakes in turn)")
     s.add_argument("--course", action="store_true",
                    help="every assignment of the real course in one class")
     s.add_argument("--workers", type=int, default=None, help="our workers (default: cores)")

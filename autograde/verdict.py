@@ -78,7 +78,8 @@ class Zygote:
         work = os.path.join(self.tmp, "work")  # the judge's cwd, HOME and TMPDIR
         os.mkdir(work)
         env = sandbox_env()
-        env.update(HOME=work, TMPDIR=work, MPLCONFIGDIR=work, IPYTHONDIR=work)
+        env.update(HOME=work, TMPDIR=work, MPLCONFIGDIR=work, IPYTHONDIR=work,
+                   OPENBLAS_NUM_THREADS="1")  # numpy's pool would make the zygote unforkable
         self.proc = subprocess.Popen([*python_cmd("autograde.judge"), "--serve"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=work,
                                      env=env, start_new_session=True)
