@@ -18,7 +18,14 @@ from course import audit
 from course.audit import GENESIS, AccessLog, Checkpoint, canonical_json, verify_chain, verify_checkpoint
 from course.clock import ManualClock
 from course.errors import AuditError, BadCheckpointError, ChainBrokenError, ConfigurationError
-from tests.test_audit import CHAIN_KEY, KEY, new_log, story, valid_lines  # the suite's own helpers
+from tests.test_audit import (  # the suite's own helpers
+    CHAIN_KEY,
+    CREDENTIAL,
+    KEY,
+    new_log,
+    story,
+    valid_lines,
+)
 
 
 def _broken(lines, **kw) -> tuple[int, str]:
@@ -358,3 +365,46 @@ def test_canonical_json_refuses_nan_and_writes_ascii_only() -> None:
     with pytest.raises(ValueError):
         canonical_json({"x": float("nan")})
     assert canonical_json({"b": "é", "a": [1, 2]}) == '{"a":[1,2],"b":"\\u00e9"}'
+
+
+def test_red_flags_and_revocations_count_only_what_they_say() -> None:
+    log, clock = new_log()
+    t0 = clock.now()
+    log.append("revoke", session="s-3", reason="revoke_session", detail="before any token")
+    log.append("issue", tenant="acme", session="s-3", tool="tickets", jti="tok-C", expires=t0 + 10,
+               reason="granted")
+    log.append("tool_call", tenant="acme", session="s-3", tool="tickets", jti="tok-C", decision="allow",
+               reason="revoke_all", expires=t0 + 5)  # a call, not a revocation, whatever its words
+    clock.advance(10)
+    log.append("tool_call", tenant="acme", session="s-3", tool="tickets", jti="tok-C", decision="allow",
+               reason="ok")  # at the expiry second: a red flag
+    log.append("tool_call", tenant="acme", session="s-3", tool="tickets", jti="tok-C", decision="deny",
+               reason="expired")  # refused: no flag
+    summary = log.incident_summary("s-3", at=t0 + 1)
+    assert (summary["revocations"], summary["revoked_tokens"]) == ([], [])
+    assert summary["live_tokens"] == ["tok-C"]
+    assert [e.seq for e in log.live_tokens(t0 + 1)] == [2]  # the call carrying expires is no token
+    assert summary["used_after_expiry"] == [4] and summary["used_after_revocation"] == []
+
+
+class _SameNames:
+    def redact(self, text: str) -> str:
+        return "k" if text.startswith("k") else text
+
+
+def test_two_fact_names_that_redact_alike_are_refused() -> None:
+    log = AccessLog(clock=ManualClock(), hmac_key=KEY, redactor=_SameNames())
+    with pytest.raises(AuditError) as err:
+        log.append("session", facts={"k1": "a", "k2": "b"})
+    assert str(err.value) == "two facts have the same name after redaction" and len(log) == 0
+
+
+def test_a_reopened_log_still_finds_where_a_secret_appeared(tmp_path) -> None:
+    path = tmp_path / "access.log"
+    log, clock = new_log(path)
+    story(log, clock)
+    found = [e.seq for e in log.appearances(CREDENTIAL)]
+    log.close()
+    again, _ = new_log(path)
+    assert found == [3] and [e.seq for e in again.appearances(CREDENTIAL)] == found
+    again.close()
