@@ -408,3 +408,43 @@ def test_a_reopened_log_still_finds_where_a_secret_appeared(tmp_path) -> None:
     again, _ = new_log(path)
     assert found == [3] and [e.seq for e in again.appearances(CREDENTIAL)] == found
     again.close()
+
+
+def test_a_file_changed_underneath_or_a_failed_write_stops_the_log_and_says_why(tmp_path,
+                                                                              monkeypatch) -> None:
+    path = tmp_path / "access.log"
+    log, _ = new_log(path)
+    log.append("session", tenant="acme")
+    with path.open("ab") as other:
+        other.write(b"someone else's line\n")
+    with pytest.raises(AuditError) as err:
+        log.append("session", tenant="acme")
+    assert str(err.value) == "log file changed underneath this writer; refusing to append"
+    with pytest.raises(AuditError) as err:
+        log.append("session", tenant="acme")
+    assert str(err.value) == "this access log is closed or failed; open it again"
+    log.close()
+
+    fresh, _ = new_log(tmp_path / "second.log")
+
+    def no_space(*args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit.os, "write", no_space)
+    monkeypatch.setattr(audit.os, "ftruncate", no_space)
+    with pytest.raises(AuditError) as err:
+        fresh.append("session", tenant="acme")
+    assert str(err.value) == ("could not write the access log (No space left on device); "
+                              "the record was not logged")
+    monkeypatch.undo()
+    with pytest.raises(AuditError) as err:  # the tail may be torn: nothing more is appended
+        fresh.append("session", tenant="acme")
+    assert str(err.value) == "this access log is closed or failed; open it again"
+    fresh.close()
+
+
+def test_closing_a_log_twice_is_harmless() -> None:
+    log, _ = new_log()
+    log.close()
+    log.close()
+    assert len(log) == 0
