@@ -448,3 +448,16 @@ def test_closing_a_log_twice_is_harmless() -> None:
     log.close()
     log.close()
     assert len(log) == 0
+
+
+def test_a_file_that_grows_while_it_is_opened_is_refused(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "access.log"
+    log, clock = new_log(path)
+    story(log, clock)
+    log.close()
+    whole = path.read_bytes()
+    first_lines = whole[: whole.rindex(b"\n", 0, len(whole) - 1) + 1]  # what a reader saw a moment before
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: first_lines)
+    with pytest.raises(AuditError) as err:
+        new_log(path)
+    assert str(err.value) == "log file changed while it was being opened"
