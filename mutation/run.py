@@ -306,6 +306,7 @@ def write_report(results: dict[str, ModuleResult], equivalents: dict[str, tuple[
         "    make mutate MODULES=\"tokens policy\"           # some modules",
         "    .venv/bin/python mutation/run.py tokens       # one module, fresh",
         "    .venv/bin/python mutation/run.py tokens --keep  # after adding tests: re-run the survivors only",
+        "    .venv/bin/python mutation/run.py tokens --keep --only-unlisted  # ... those not yet listed",
         "    cd mutation/.work/tokens && ../../../.venv/bin/mutmut show <mutant>   # read one mutant",
         "",
         "`--max-children N` sets mutmut's parallel workers (default 2). The tests each module runs are",

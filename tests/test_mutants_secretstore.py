@@ -60,9 +60,10 @@ def test_the_generation_starts_at_zero_and_counts_writes_only() -> None:
 
 def test_the_default_store_lives_in_memory_and_serves_other_threads(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    SecretStore.from_seed("in-memory").put("acme", "api", "sk_live_seeded_value")
     store = _store()
     store.put("acme", "api", "sk_live_thread_value")
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == []  # neither the default store nor a seeded one wrote a file
     got: list[str] = []
     worker = threading.Thread(target=lambda: got.append(store.get("acme", "api").reveal()))
     worker.start()
