@@ -55,7 +55,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .sandbox import Sandbox, python_cmd, sandbox_env
+from .sandbox import Sandbox, _readonly_roots, python_cmd, sandbox_env
 
 ENTRIES = {"runner": "autograde.runner", "learner": "autograde.learner"}
 WORKDIRS = {"runner": "/tmp/run", "learner": "/tmp"}
@@ -66,6 +66,7 @@ READY_SECONDS = 60.0
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+MS_BIND, MS_MOVE = 4096, 8192
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -112,9 +113,35 @@ def _nest(libc: Any) -> None:
     with open("/proc/self/gid_map", "w") as fh:
         fh.write(f"{gid} {gid} 1")
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")
-    for target in (b"/tmp", b"/dev/shm"):
-        _check(libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
-               f"mount tmpfs on {target.decode()}")
+    _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
+           "mount tmpfs on /dev/shm")
+    _fresh_tmp(libc)
+
+
+def _fresh_tmp(libc: Any) -> None:
+    """A private, empty /tmp that still shows the read-only roots living under /tmp.
+
+    A course (or its venv) cloned under /tmp, as a fresh CI clone may be, is bound read-only
+    at its own path in the server's sandbox; a plain tmpfs on /tmp would hide it, and every
+    lazy import of the launch would fail. The new tmpfs is built aside (in the fresh
+    /dev/shm), those roots are bound into it (a bind keeps the source's read-only flag), and
+    it is moved onto /tmp."""
+    under_tmp = [root for root in _readonly_roots() if root.is_relative_to("/tmp")]
+    if not under_tmp:
+        _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
+               "mount tmpfs on /tmp")
+        return
+    stage = "/dev/shm/.tmp"
+    os.mkdir(stage)
+    _check(libc.mount(b"tmpfs", stage.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
+           "mount tmpfs on the staged /tmp")
+    for root in under_tmp:
+        target = stage + str(root)[len("/tmp"):]
+        os.makedirs(target)
+        _check(libc.mount(str(root).encode(), target.encode(), None, MS_BIND | MS_REC, None),
+               "bind a read-only root into the staged /tmp")
+    _check(libc.mount(stage.encode(), b"/tmp", None, MS_MOVE, None), "move the staged /tmp")
+    os.rmdir(stage)
 
 
 def _write_files(workdir: str, files: dict[str, str]) -> None:
