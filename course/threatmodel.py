@@ -467,6 +467,8 @@ def _books(vault: Vault, now: int) -> tuple[dict[str, Any], list[str]]:
     sessions: list[dict[str, Any]] = []
     tokens_: list[dict[str, Any]] = []
     revoked: list[str] = []
+    if vault.log is None:
+        raise ValueError("the assembly's vault keeps no access log to read the state from")
     for e in vault.log.events():
         if e.event == "session" and e.session:
             parent = e.detail.removeprefix("parent=") if e.detail.startswith("parent=") else None
@@ -524,7 +526,8 @@ class _PlainRedactor:
 
     def __init__(self, redact: Callable[[str, tuple[str, ...]], str], store: SecretStore) -> None:
         self._redact, self._store = redact, store
-        self._generation, self._secrets = -1, ()
+        self._generation = -1
+        self._secrets: tuple[str, ...] = ()
         self._memo: dict[str, str] = {}  # short strings repeat on every line; redacted output only
 
     def _values(self) -> tuple[str, ...]:
