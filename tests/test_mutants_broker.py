@@ -526,3 +526,51 @@ def test_arguments_that_cannot_be_digested_never_match_an_approval(args: Any) ->
     assert authorize_call(claims, connector, "POST", "/tickets", {"amount": 10}) is None
     refusal = authorize_call(claims, connector, "POST", "/tickets", args)
     assert refusal is not None and refusal[0] == "approval_mismatch"
+
+
+# --- what a refusal says where it is read: the error the agent gets and the log line on-call reads ---------
+# One exact text per refusal (issue 14's message-only mutants): the reason code says which rule, and
+# the reason says why, both on the raised error and on the ``tool_call`` line's ``detail``.
+
+def test_an_unknown_tool_is_refused_saying_it_is_not_in_the_catalogue(rig: _Rig) -> None:
+    with pytest.raises(AccessDenied) as err:
+        rig.broker.call(rig.token(), tool="mailer", method="GET", path="/mail")
+    assert (err.value.code, err.value.reason) == ("unknown_tool", "no such tool in the catalogue")
+    line = _the_line(rig)
+    assert (line["tool"], line["reason"], line["detail"]) == (
+        "mailer", "unknown_tool", "no such tool in the catalogue")
+
+
+def test_an_approved_token_used_with_other_arguments_is_refused_saying_they_differ(rig: _Rig) -> None:
+    from course.policy import intent_digest
+
+    token = rig.token(approval=intent_digest({"title": "reset alice's password"}))
+    with pytest.raises(AccessDenied) as err:
+        rig.broker.call(token, tool="tickets", method="POST", path="/tickets",
+                        json={"title": "reset mallory's password"})
+    why = "the call's arguments differ from the approved ones"
+    assert (err.value.code, err.value.reason) == ("approval_mismatch", why)
+    line = _the_line(rig)
+    assert (line["reason"], line["detail"], line["user"]) == ("approval_mismatch", why, "alice")
+    assert _Echo.seen == []  # refused before anything was sent
+
+
+def test_an_oauth_tool_on_a_broker_without_a_refresh_keeper_is_refused_saying_so(rig: _Rig) -> None:
+    broker = rig.make(refresh=None)
+    token = rig.token(scopes=("files:read",), task="files", aud="files")
+    with pytest.raises(AccessDenied) as err:
+        broker.call(token, tool="files", method="GET", path="/files")
+    why = "this broker holds no upstream OAuth client"
+    assert (err.value.code, err.value.reason, str(err.value)) == ("no_refresh", why, f"no_refresh: {why}")
+    line = _the_line(rig)
+    assert (line["tool"], line["reason"], line["detail"]) == ("files", "no_refresh", f"no_refresh: {why}")
+
+
+def test_pickling_a_broker_is_refused_saying_a_broker_is_not_pickled(rig: _Rig) -> None:
+    import copy
+    import pickle
+
+    for attempt in (lambda: pickle.dumps(rig.broker), lambda: copy.copy(rig.broker)):
+        with pytest.raises(TypeError) as err:
+            attempt()
+        assert str(err.value) == "a Broker refuses to be pickled"
